@@ -1,0 +1,3 @@
+"""Retrieval-based question answering over patient-education guides: verbatim, cited passages only."""
+
+__version__ = "0.1.0"

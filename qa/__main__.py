@@ -1,0 +1,7 @@
+"""Entry point for ``python -m qa``."""
+
+import sys
+
+from qa.cli import main
+
+sys.exit(main())

@@ -1,0 +1,164 @@
+"""Flask app factory and the JSON API; handlers parse, call the Searcher and shape the response."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from qa.errors import InputError
+from qa.responses import outcome_body, passage_body, search_body
+from qa.search import Searcher
+from qa.settings import load_settings
+from qa.validation import parse_flag, parse_k, parse_query
+
+api = Blueprint("api", __name__)
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+def create_app(config: dict | None = None, searcher: Searcher | None = None) -> Flask:
+    """Build the app; the index and model load once here, never per request."""
+    app = Flask(__name__)
+    app.config.from_mapping(load_settings(config))
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    if searcher is None:
+        from qa.service import open_searcher
+
+        searcher = open_searcher(app.config)
+    app.extensions["searcher"] = searcher
+    app.register_blueprint(api)
+    try:
+        from qa.web import web
+    except ImportError:  # the page is optional for an API-only deployment
+        web = None
+    if web is not None:
+        app.register_blueprint(web)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(InputError, _input_error)
+    app.register_error_handler(Exception, _internal_error)
+    app.after_request(_cors)
+    return app
+
+
+def _searcher() -> Searcher:
+    return current_app.extensions["searcher"]
+
+
+def error_response(status: int, code: str, message: str):
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    return response
+
+
+def _http_error(exc: HTTPException):
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+    messages = {
+        404: f"no such endpoint: {request.path}",
+        405: f"{request.method} is not allowed on {request.path}; allowed: "
+             f"{', '.join(sorted(exc.valid_methods or [])) if hasattr(exc, 'valid_methods') else 'see the docs'}",
+        413: f"request body is larger than the limit of {MAX_BODY_BYTES} bytes",
+    }
+    status = exc.code or 500
+    return error_response(status, codes.get(status, "http_error"), messages.get(status, exc.description or ""))
+
+
+def _input_error(exc: InputError):
+    return error_response(400, exc.code, str(exc))
+
+
+def _internal_error(exc: Exception):
+    current_app.logger.exception("unhandled error on %s", request.path)
+    return error_response(500, "internal_error", "the server could not answer this request")
+
+
+def _cors(response):
+    allowed = [o.strip() for o in str(current_app.config["CORS_ORIGINS"]).split(",") if o.strip()]
+    origin = request.headers.get("Origin")
+    if request.path.startswith("/api/") and origin and (origin in allowed or "*" in allowed):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+        response.headers["Access-Control-Max-Age"] = "600"
+        response.headers.add("Vary", "Origin")
+    return response
+
+
+def _json_object() -> dict:
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise InputError("invalid_json", "request body must be a JSON object, and it is empty")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError("invalid_json", f"request body is not valid JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise InputError("invalid_json", f"request body must be a JSON object, not {type(body).__name__}")
+    return body
+
+
+def _options(source: dict) -> tuple[int, bool]:
+    config = current_app.config
+    k = parse_k(source.get("k"), config["DEFAULT_K"], config["MAX_K"])
+    return k, parse_flag(source.get("include_low_confidence"), "include_low_confidence")
+
+
+@api.route("/api/search", methods=["GET", "POST"])
+def search():
+    source = request.args if request.method == "GET" else _json_object()
+    query = parse_query(source.get("q"), current_app.config["MAX_QUERY_CHARS"])
+    k, low_confidence = _options(source)
+    started = time.perf_counter()
+    searcher = _searcher()
+    outcome = searcher.search(query, k, low_confidence)
+    return jsonify(search_body(outcome, searcher.index.documents, (time.perf_counter() - started) * 1000))
+
+
+@api.route("/api/search/batch", methods=["POST"])
+def search_batch():
+    body = _json_object()
+    config = current_app.config
+    queries = body.get("queries")
+    if not isinstance(queries, list) or not queries:
+        raise InputError("invalid_queries", "'queries' must be a non-empty list of {\"id\", \"q\"} objects")
+    if len(queries) > config["MAX_BATCH"]:
+        raise InputError("too_many_queries", f"'queries' holds {len(queries)} queries; the limit is "
+                                             f"{config['MAX_BATCH']}")
+    k, low_confidence = _options(body)
+    entries: list[dict] = []
+    valid: list[tuple[int, str]] = []
+    for position, item in enumerate(queries):
+        item_id = item.get("id", position) if isinstance(item, dict) else position
+        try:
+            if not isinstance(item, dict):
+                raise InputError("invalid_query", f"queries[{position}] must be an object with \"id\" and \"q\"")
+            query = parse_query(item.get("q"), config["MAX_QUERY_CHARS"], name=f"queries[{position}].q")
+            valid.append((position, query))
+            entries.append({"id": item_id})
+        except InputError as exc:
+            entries.append({"id": item_id, "error": exc.to_dict()})
+    started = time.perf_counter()
+    searcher = _searcher()
+    outcomes = searcher.search_batch([q for _, q in valid], k, low_confidence) if valid else []
+    for (position, _), outcome in zip(valid, outcomes):
+        entries[position].update(outcome_body(outcome, searcher.index.documents))
+    return jsonify({"results": entries, "took_ms": round((time.perf_counter() - started) * 1000, 2)})
+
+
+@api.route("/api/passages/<path:passage_id>", methods=["GET"])
+def passage(passage_id: str):
+    searcher = _searcher()
+    found = searcher.index.passage(passage_id)
+    if found is None:
+        return error_response(404, "passage_not_found", f"no passage with id {passage_id!r}")
+    return jsonify(passage_body(found, searcher.index.documents[found.doc_id]))
+
+
+@api.route("/healthz", methods=["GET"])
+def healthz():
+    manifest = _searcher().index.manifest
+    return jsonify({"status": "ok", "passages": manifest["passages"], "model": manifest["model"],
+                    "built_at": manifest["built_at"]})

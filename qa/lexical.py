@@ -1,0 +1,68 @@
+"""BM25 over passages through bm25s, with an English Snowball stemmer."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    return _stemmer().stemWord(word.casefold())
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stop-word free, stemmed tokens, as bm25s makes them."""
+    import bm25s
+
+    return bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False,
+                          show_progress=False)
+
+
+class LexicalIndex:
+    """A bm25s index saved as plain files (no pickle)."""
+
+    SETTINGS = {"library": "bm25s", "method": "lucene", "k1": 1.2, "b": 0.75, "stemmer": "english",
+                "stopwords": "en"}
+    _SIZE_FILE = "size.json"
+
+    def __init__(self, retriever, size: int) -> None:
+        self._retriever = retriever
+        self.size = size
+        self._vocab = retriever.vocab_dict
+
+    @classmethod
+    def build(cls, texts: list[str]) -> LexicalIndex:
+        import bm25s
+
+        retriever = bm25s.BM25(method=cls.SETTINGS["method"], k1=cls.SETTINGS["k1"], b=cls.SETTINGS["b"])
+        retriever.index(tokenize(texts), show_progress=False)
+        return cls(retriever, len(texts))
+
+    def save(self, directory: Path) -> None:
+        self._retriever.save(str(directory), show_progress=False)
+        (Path(directory) / self._SIZE_FILE).write_text(json.dumps({"size": self.size}))
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex:
+        import bm25s
+
+        size = json.loads((Path(directory) / cls._SIZE_FILE).read_text())["size"]
+        return cls(bm25s.BM25.load(str(directory), show_progress=False), int(size))
+
+    def scores(self, query_tokens: list[str]) -> np.ndarray:
+        """BM25 score of every passage for one tokenised query (zeros when no token is known)."""
+        known = [token for token in query_tokens if token in self._vocab]
+        if not known:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._retriever.get_scores(known), dtype=np.float32)

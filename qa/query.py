@@ -1,0 +1,132 @@
+"""Query analysis: quoted phrases, lay-term expansion, urgent triggers and highlight offsets."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qa.lexical import stem
+
+_WORD = re.compile(r"\w+(?:['’]\w+)*")
+_PHRASE = re.compile(r"[\"“”]([^\"“”]+)[\"“”]")
+_STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it its of on or such that the their then there these "
+    "they this to was will with i me my we our you your he she him her his hers what which who whom how "
+    "when where why do does did can could would should has have had am been being so not no than too very "
+    "about after before again all any both each few more most other some own same just also".split()
+)
+
+
+def words(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, lower-cased word) for each word; apostrophes stay inside words."""
+    return [(m.start(), m.end(), m.group().casefold().replace("’", "'")) for m in _WORD.finditer(text)]
+
+
+def normalise_words(text: str) -> list[str]:
+    return [word for _, _, word in words(text)]
+
+
+@dataclass
+class TermList:
+    """Phrases matched as whole words: ``entries`` maps a phrase's words to a payload."""
+
+    entries: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
+
+    def matches(self, query_words: list[str]) -> list[str]:
+        found = []
+        for pattern, payload in self.entries:
+            if _find(query_words, pattern) is not None:
+                found.append(payload)
+        return found
+
+
+def _word_matches(word: str, pattern: str) -> bool:
+    return word.startswith(pattern[:-1]) if pattern.endswith("*") else word == pattern
+
+
+def _find(sequence: list[str], pattern: tuple[str, ...]) -> int | None:
+    for i in range(len(sequence) - len(pattern) + 1):
+        if all(_word_matches(sequence[i + j], pattern[j]) for j in range(len(pattern))):
+            return i
+    return None
+
+
+def _pattern_words(phrase: str) -> tuple[str, ...]:
+    return tuple(word + ("*" if phrase.strip().endswith("*") and i == len(phrase.split()) - 1 else "")
+                 for i, word in enumerate(normalise_words(phrase)))
+
+
+def load_lay_terms(path: str | Path | None) -> TermList:
+    """``lay phrase<TAB>clinical terms`` lines; ``#`` starts a comment."""
+    terms = TermList()
+    if not path or not Path(path).is_file():
+        return terms
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        lay, separator, clinical = line.partition("\t")
+        if not separator or not lay.strip() or not clinical.strip():
+            raise ValueError(f"{path}:{number}: expected 'lay phrase<TAB>clinical terms'")
+        terms.entries.append((_pattern_words(lay), clinical.strip()))
+    return terms
+
+
+def trigger_list(phrases: list[str]) -> TermList:
+    return TermList([(_pattern_words(phrase), phrase) for phrase in phrases if normalise_words(phrase)])
+
+
+@dataclass
+class AnalysedQuery:
+    raw: str
+    free_text: str  # the query without its quoted phrases
+    phrases: list[str]
+    expansions: list[str]
+
+    @property
+    def retrieval_text(self) -> str:
+        """What is embedded and BM25-scored: the question, its phrases and any clinical expansions."""
+        parts = [self.free_text, *self.phrases]
+        if self.expansions:
+            parts.append("(" + "; ".join(self.expansions) + ")")
+        return " ".join(part for part in parts if part.strip())
+
+    def highlight_terms(self) -> set[str]:
+        """Stems of the content words that the user asked for, directly or through an expansion."""
+        source = " ".join([self.free_text, *self.expansions])
+        return {stem(word) for word in normalise_words(source) if word not in _STOPWORDS and len(word) > 1}
+
+
+def analyse(query: str, lay_terms: TermList) -> AnalysedQuery:
+    phrases = [p.strip() for p in _PHRASE.findall(query) if normalise_words(p)]
+    free_text = _PHRASE.sub(" ", query).strip() if phrases else query.strip()
+    expansions = lay_terms.matches(normalise_words(query))
+    return AnalysedQuery(query, free_text, phrases, list(dict.fromkeys(expansions)))
+
+
+def phrase_spans(text: str, phrase: str) -> list[tuple[int, int]]:
+    """Where ``phrase`` occurs in ``text`` as whole words, ignoring case and punctuation."""
+    text_words = words(text)
+    target = normalise_words(phrase)
+    if not target:
+        return []
+    sequence = [w for _, _, w in text_words]
+    spans = []
+    for i in range(len(sequence) - len(target) + 1):
+        if sequence[i:i + len(target)] == target:
+            spans.append((text_words[i][0], text_words[i + len(target) - 1][1]))
+    return spans
+
+
+def term_spans(text: str, stems: set[str]) -> list[tuple[int, int]]:
+    return [(start, end) for start, end, word in words(text) if word not in _STOPWORDS and stem(word) in stems]
+
+
+def merge_spans(spans: list[tuple[int, int]]) -> list[list[int]]:
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return merged
