@@ -1,0 +1,83 @@
+"""Test helpers: free loopback ports and a real `python -m qa serve` process that always stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def qa_env(**extra: str) -> dict:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+def run_qa(*args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+    """Run ``python -m qa ARGS`` from the repository root."""
+    return subprocess.run([sys.executable, "-m", "qa", *args], cwd=ROOT, env=qa_env(**env),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def get_json(url: str, timeout: float = 30) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+class Server:
+    """`python -m qa serve` on a free loopback port; stops on exit, even when a test fails."""
+
+    def __init__(self, *args: str, startup_timeout: float = 240, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = ["serve", "--host", "127.0.0.1", "--port", str(self.port), *args]
+        self.env = env
+        self.startup_timeout = startup_timeout
+        self.process: subprocess.Popen | None = None
+        self.log = ""
+
+    def __enter__(self) -> Server:
+        self.process = subprocess.Popen([sys.executable, "-m", "qa", *self.args], cwd=ROOT, env=qa_env(**self.env),
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.log = self.process.stdout.read()
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log}")
+            try:
+                status, _ = get_json(self.url + "/healthz", timeout=2)
+                if status == 200:
+                    return self
+            except (urllib.error.URLError, ConnectionError, OSError, json.JSONDecodeError):
+                pass
+            time.sleep(0.25)
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"server did not answer /healthz within {self.startup_timeout}s:\n{self.log}")
+
+    def __exit__(self, *exc) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process and self.process.stdout:
+            self.log += self.process.stdout.read() or ""
