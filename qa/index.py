@@ -19,24 +19,29 @@ from qa.corpus import Corpus, Document, load_corpus
 from qa.embedding import Encoder, canonical_model_name
 from qa.errors import CorpusError, IndexLoadError
 from qa.lexical import LexicalIndex
-from qa.splitter import SPLITTER_VERSION, Passage, SplitOptions, split_document
+from qa.splitter import SPLITTER_VERSION, Passage, SplitOptions, split_document, sub_units
+from qa.vocabulary import Vocabulary
 
 FORMAT_VERSION = 1
 CURRENT_LINK = "current"
 BUILDS_DIR = "builds"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
+UNIT_VECTORS = "units.faiss"
+UNIT_ROWS = "unit_rows.npy"
+VOCABULARY = "vocabulary.json"
 PASSAGES = "passages.jsonl"
 DOCUMENTS = "documents.jsonl"
 LEXICAL = "bm25"
+DEFAULT_SPLIT = SplitOptions()
 KEEP_BUILDS = 2  # the live build and the one before it
 _LIBRARIES = ("faiss-cpu", "numpy", "sentence-transformers", "torch", "transformers", "bm25s", "PyStemmer")
 
 
-def embedding_input(document: Document, passage: Passage) -> str:
-    """What the model sees for a passage: its document title and section path as context, then the text."""
+def embedding_input(document: Document, passage: Passage, text: str | None = None) -> str:
+    """What the model sees: the document title and section path as context, then the passage (or a part)."""
     context = " › ".join([document.title, *passage.section])
-    return f"{context}\n{passage.text}"
+    return f"{context}\n{passage.text if text is None else text}"
 
 
 def pipeline_settings(options: SplitOptions) -> dict:
@@ -46,6 +51,7 @@ def pipeline_settings(options: SplitOptions) -> dict:
         "target_chars": options.target_chars,
         "max_chars": options.max_chars,
         "embedding_input": "title+section+text",
+        "sub_units": "sentences+list-items",
         "lexical": LexicalIndex.SETTINGS,
     }
 
@@ -56,7 +62,10 @@ class LoadedIndex:
 
     path: Path
     manifest: dict
-    vectors: object  # faiss.Index
+    vectors: object  # faiss.Index over whole passages
+    unit_vectors: object  # faiss.Index over sentences and list items
+    unit_rows: np.ndarray  # passage row of each unit vector
+    vocabulary: Vocabulary
     passages: list[Passage]
     documents: dict[str, Document]
     lexical: LexicalIndex
@@ -76,7 +85,7 @@ def live_path(index_dir: str | Path) -> Path:
 
 
 def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder,
-                options: SplitOptions = SplitOptions(), progress: bool = False, batch_size: int = 64) -> dict:
+                options: SplitOptions = DEFAULT_SPLIT, progress: bool = False, batch_size: int = 64) -> dict:
     """Split, embed and index a corpus; the new index goes live only once it is complete."""
     import faiss
 
@@ -91,10 +100,19 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=builds))
     try:
         texts = [embedding_input(by_id[p.doc_id], p) for p in passages]
-        vectors = encoder.encode(texts, batch_size=batch_size, progress=progress)
-        flat = faiss.IndexFlatIP(encoder.dim)
-        flat.add(vectors)
-        faiss.write_index(flat, str(work / VECTORS))
+        unit_texts, unit_rows = [], []
+        for row, passage in enumerate(passages):
+            for unit in sub_units(passage.text):
+                unit_texts.append(embedding_input(by_id[passage.doc_id], passage, unit))
+                unit_rows.append(row)
+        vectors = encoder.encode(texts + unit_texts, batch_size=batch_size, progress=progress)
+        for name, block in ((VECTORS, vectors[:len(texts)]), (UNIT_VECTORS, vectors[len(texts):])):
+            flat = faiss.IndexFlatIP(encoder.dim)
+            flat.add(np.ascontiguousarray(block))
+            faiss.write_index(flat, str(work / name))
+        np.save(work / UNIT_ROWS, np.asarray(unit_rows, dtype=np.int64))
+        # Every word of every document (headings and lead-ins included): what the corpus talks about.
+        Vocabulary.from_texts(f"{d.title}\n{d.text}" for d in corpus.documents).save(work / VOCABULARY)
         LexicalIndex.build([f"{' '.join(p.section)}\n{p.text}" for p in passages]).save(work / LEXICAL)
         _write_jsonl(work / PASSAGES, (p.to_record() for p in passages))
         _write_jsonl(work / DOCUMENTS, (d.to_record() for d in corpus.documents))
@@ -200,7 +218,7 @@ def read_manifest(index_dir: str | Path) -> dict:
 
 
 def staleness(index_dir: str | Path, corpus_path: str | Path | None = None, model: str | None = None,
-              check_corpus: bool = True, options: SplitOptions = SplitOptions()) -> str | None:
+              check_corpus: bool = True, options: SplitOptions = DEFAULT_SPLIT) -> str | None:
     """Why the index cannot serve this corpus and model, or None when it is fresh.
 
     The corpus is compared with the one named, else with the path recorded at build time if it still exists.
@@ -209,7 +227,10 @@ def staleness(index_dir: str | Path, corpus_path: str | Path | None = None, mode
     if model is not None and canonical_model_name(model) != manifest.get("model"):
         return (f"index in {index_dir} was built with model {manifest.get('model')!r}, not {model!r}; "
                 f"rebuild with `{rebuild_hint(index_dir, corpus_path, model)}`")
-    if manifest.get("pipeline") != pipeline_settings(options):
+    # Split sizes are build parameters; any change to their defaults comes with a new SPLITTER_VERSION.
+    recorded = {k: v for k, v in manifest.get("pipeline", {}).items() if k not in ("target_chars", "max_chars")}
+    expected = {k: v for k, v in pipeline_settings(options).items() if k not in ("target_chars", "max_chars")}
+    if recorded != expected:
         return (f"index in {index_dir} was built by another version of the passage pipeline; "
                 f"rebuild with `{rebuild_hint(index_dir, corpus_path)}`")
     corpus_path = corpus_path or manifest.get("corpus", {}).get("path")
@@ -238,17 +259,23 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
     hint = rebuild_hint(index_dir)
     try:
         vectors = faiss.read_index(str(path / VECTORS))
+        unit_vectors = faiss.read_index(str(path / UNIT_VECTORS))
+        unit_rows = np.load(path / UNIT_ROWS, allow_pickle=False)
+        vocabulary = Vocabulary.load(path / VOCABULARY)
         passages = [Passage.from_record(r) for r in _read_jsonl(path / PASSAGES)]
         documents = {r["id"]: Document(id=r["id"], text=r["text"], title=r["title"], publisher=r["publisher"],
                                        reviewed=r["reviewed"], url=r["url"], format=r.get("format", "text"),
                                        extra=r.get("extra", {}))
                      for r in _read_jsonl(path / DOCUMENTS)}
         lexical = LexicalIndex.load(path / LEXICAL)
-    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError) as exc:
         raise IndexLoadError(f"index in {index_dir} is corrupt ({type(exc).__name__}: {exc}); "
                              f"rebuild with `{hint}`") from None
     expected = manifest.get("passages")
-    if not (vectors.ntotal == len(passages) == expected == lexical.size) or vectors.d != manifest.get("dim"):
+    consistent = (vectors.ntotal == len(passages) == expected == lexical.size and vectors.d == manifest.get("dim")
+                  and unit_vectors.ntotal == len(unit_rows) and unit_vectors.d == vectors.d
+                  and (len(unit_rows) == 0 or 0 <= int(unit_rows.min()) <= int(unit_rows.max()) < len(passages)))
+    if not consistent:
         raise IndexLoadError(f"index in {index_dir} is inconsistent ({vectors.ntotal} vectors, {len(passages)} "
                              f"passages, manifest says {expected}); rebuild with `{hint}`")
     for passage in passages:
@@ -256,7 +283,8 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
         if document is None or document.text[passage.start:passage.end] != passage.text:
             raise IndexLoadError(f"index in {index_dir} is corrupt: passage {passage.id} is not a slice of its "
                                  f"document; rebuild with `{hint}`")
-    return LoadedIndex(path=path, manifest=manifest, vectors=vectors, passages=passages, documents=documents,
+    return LoadedIndex(path=path, manifest=manifest, vectors=vectors, unit_vectors=unit_vectors,
+                       unit_rows=unit_rows, vocabulary=vocabulary, passages=passages, documents=documents,
                        lexical=lexical, position={p.id: row for row, p in enumerate(passages)})
 
 
@@ -265,7 +293,10 @@ def _read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def dense_scores(index: LoadedIndex, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k inner products from FAISS: (scores, rows), rows are -1 past the end."""
-    k = min(k, index.vectors.ntotal)
-    return index.vectors.search(np.ascontiguousarray(query_vectors, dtype=np.float32), k)
+def stored_vectors(flat) -> np.ndarray:
+    """A zero-copy (n, d) view of the vectors inside a flat FAISS index."""
+    import faiss
+
+    if flat.ntotal == 0:
+        return np.zeros((0, flat.d), dtype=np.float32)
+    return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)

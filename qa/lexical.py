@@ -60,6 +60,26 @@ class LexicalIndex:
         size = json.loads((Path(directory) / cls._SIZE_FILE).read_text())["size"]
         return cls(bm25s.BM25.load(str(directory), show_progress=False), int(size))
 
+    def postings(self, token: str) -> np.ndarray:
+        """Rows of the passages that contain ``token`` (an already stemmed token)."""
+        column = self._vocab.get(token)
+        if column is None:
+            return np.zeros(0, dtype=np.int64)
+        matrix = self._retriever.scores
+        return matrix["indices"][matrix["indptr"][column]:matrix["indptr"][column + 1]]
+
+    def coverage(self, query_tokens: list[str], row: int) -> float:
+        """IDF-weighted share of the query's corpus terms that passage ``row`` contains (0 to 1)."""
+        total = covered = 0.0
+        for token in set(query_tokens):
+            rows = self.postings(token)
+            if not len(rows):
+                continue
+            weight = float(np.log1p(self.size / len(rows)))
+            total += weight
+            covered += weight if row in rows else 0.0
+        return covered / total if total else 0.0
+
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """BM25 score of every passage for one tokenised query (zeros when no token is known)."""
         known = [token for token in query_tokens if token in self._vocab]

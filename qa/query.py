@@ -34,10 +34,15 @@ class TermList:
     entries: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
 
     def matches(self, query_words: list[str]) -> list[str]:
+        return [payload for payload, _ in self.match_positions(query_words)]
+
+    def match_positions(self, query_words: list[str]) -> list[tuple[str, range]]:
+        """Each matching entry's payload and the positions of the query words it matched."""
         found = []
         for pattern, payload in self.entries:
-            if _find(query_words, pattern) is not None:
-                found.append(payload)
+            position = _find(query_words, pattern)
+            if position is not None:
+                found.append((payload, range(position, position + len(pattern))))
         return found
 
 
@@ -82,6 +87,11 @@ class AnalysedQuery:
     free_text: str  # the query without its quoted phrases
     phrases: list[str]
     expansions: list[str]
+    explained: set[str] = field(default_factory=set)  # query words that a lay-term entry matched
+
+    @property
+    def content_words(self) -> list[str]:
+        return [w for w in normalise_words(self.raw) if w not in _STOPWORDS and len(w) > 1]
 
     @property
     def retrieval_text(self) -> str:
@@ -100,8 +110,11 @@ class AnalysedQuery:
 def analyse(query: str, lay_terms: TermList) -> AnalysedQuery:
     phrases = [p.strip() for p in _PHRASE.findall(query) if normalise_words(p)]
     free_text = _PHRASE.sub(" ", query).strip() if phrases else query.strip()
-    expansions = lay_terms.matches(normalise_words(query))
-    return AnalysedQuery(query, free_text, phrases, list(dict.fromkeys(expansions)))
+    query_words = normalise_words(query)
+    matched = lay_terms.match_positions(query_words)
+    expansions = [payload for payload, _ in matched]
+    explained = {query_words[i] for _, positions in matched for i in positions}
+    return AnalysedQuery(query, free_text, phrases, list(dict.fromkeys(expansions)), explained)
 
 
 def phrase_spans(text: str, phrase: str) -> list[tuple[int, int]]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa.embedding import Encoder
-from qa.index import LoadedIndex
+from qa.index import LoadedIndex, stored_vectors
 from qa.lexical import tokenize
 from qa.notices import Notices
 from qa.query import AnalysedQuery, TermList, analyse, merge_spans, normalise_words, phrase_spans, term_spans
@@ -18,10 +18,12 @@ from qa.splitter import Passage
 class RetrievalSettings:
     """How scores are fused and when to abstain; ``python -m qa eval --calibrate`` chooses the threshold."""
 
-    fusion: str = "weighted"  # "weighted" normalised-score fusion or "rrf" reciprocal-rank fusion
-    dense_weight: float = 0.6
+    fusion: str = "rrf"  # "rrf" reciprocal-rank fusion or "weighted" normalised-score fusion
+    dense_weight: float = 0.9
     rrf_k: int = 60
     candidates: int = 100
+    coverage_weight: float = 0.1  # weight of the query terms' lexical coverage by the best passage
+    foreign_term_penalty: float = 0.3  # confidence lost when the question names a term the corpus never uses
     abstain_below: float = 0.0  # confidence under which the service abstains
 
     @classmethod
@@ -62,28 +64,47 @@ class Searcher:
         self.settings = settings
         self.lay_terms = lay_terms or TermList()
         self.notices = notices or Notices()
+        self._passage_vectors = stored_vectors(index.vectors)
+        self._unit_vectors = stored_vectors(index.unit_vectors)
+        # unit_rows is sorted by passage row, so each passage's units are one contiguous slice.
+        rows, starts, counts = np.unique(index.unit_rows, return_index=True, return_counts=True)
+        self._units_of = {int(r): slice(int(s), int(s + c)) for r, s, c in zip(rows, starts, counts)}
         self._normalised_texts: list[str] | None = None
 
     def search(self, query: str, k: int = 5, include_low_confidence: bool = False) -> Outcome:
         return self.search_batch([query], k, include_low_confidence)[0]
 
+    def analyse(self, query: str) -> AnalysedQuery:
+        """Phrases and lay-term expansions, plus corrections of misspelt words toward the corpus vocabulary."""
+        analysed = analyse(query, self.lay_terms)
+        vocabulary = self.index.vocabulary
+        corrections = [c for w in analysed.content_words if (c := vocabulary.correction(w))]
+        analysed.expansions = list(dict.fromkeys([*analysed.expansions, *corrections]))
+        return analysed
+
     def search_batch(self, queries: list[str], k: int = 5, include_low_confidence: bool = False,
                      batch_size: int = 64, progress: bool = False) -> list[Outcome]:
-        analysed = [analyse(query, self.lay_terms) for query in queries]
-        vectors = self.encoder.encode([a.retrieval_text for a in analysed], batch_size=batch_size,
-                                      progress=progress)
+        analysed = [self.analyse(query) for query in queries]
+        texts = [a.retrieval_text for a in analysed]
+        vectors = self.encoder.encode(texts, batch_size=batch_size, progress=progress)
         pool = min(self.settings.candidates, self.index.vectors.ntotal)
-        dense_scores, dense_rows = self.index.vectors.search(vectors, pool)
-        tokens = tokenize([a.retrieval_text for a in analysed])
-        return [
-            self._rank(a, vectors[i], dense_scores[i], dense_rows[i], tokens[i], k, include_low_confidence)
-            for i, a in enumerate(analysed)
-        ]
+        _, passage_rows = self.index.vectors.search(vectors, pool)
+        unit_pool = min(self.settings.candidates, self.index.unit_vectors.ntotal)
+        _, unit_hits = (self.index.unit_vectors.search(vectors, unit_pool) if unit_pool
+                        else (None, np.zeros((len(texts), 0), dtype=np.int64)))
+        tokens = tokenize(texts)
+        outcomes = []
+        for i, query in enumerate(analysed):
+            dense_rows = set(passage_rows[i][passage_rows[i] >= 0].tolist())
+            dense_rows |= set(self.index.unit_rows[unit_hits[i][unit_hits[i] >= 0]].tolist())
+            outcomes.append(self._rank(query, vectors[i], dense_rows, tokens[i], k, include_low_confidence))
+        return outcomes
 
-    def _rank(self, analysed: AnalysedQuery, vector: np.ndarray, dense_scores: np.ndarray, dense_rows: np.ndarray,
-              query_tokens: list[str], k: int, include_low_confidence: bool) -> Outcome:
+    def _rank(self, analysed: AnalysedQuery, vector: np.ndarray, dense_rows: set[int], query_tokens: list[str],
+              k: int, include_low_confidence: bool) -> Outcome:
         lexical = self.index.lexical.scores(query_tokens)
-        rows, fused, confidence = self._fuse(vector, dense_scores, dense_rows, lexical)
+        rows, fused = self._fuse(vector, dense_rows, lexical)
+        confidence = self._confidence(analysed, rows[0], vector, query_tokens) if rows else 0.0
         notice = self.notices.urgent_notice(analysed.raw)
         if analysed.phrases:
             allowed = self._rows_with_phrases(analysed.phrases)
@@ -104,19 +125,27 @@ class Searcher:
         message = None if answered else self.notices.no_answer
         return Outcome(analysed.raw, answered, hits, confidence, notice, message, analysed)
 
-    def _fuse(self, vector, dense_scores, dense_rows, lexical) -> tuple[list[int], list[float], float]:
-        """Candidate rows best first, their fused scores, and the confidence of the best one."""
+    def dense_similarity(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """Per passage, the best cosine of the passage itself or any of its sentences and list items."""
+        scores = self._passage_vectors[rows] @ vector
+        for i, row in enumerate(rows.tolist()):
+            units = self._units_of.get(row)
+            if units is not None:
+                scores[i] = max(scores[i], float((self._unit_vectors[units] @ vector).max()))
+        return scores
+
+    def _fuse(self, vector, dense_rows: set[int], lexical: np.ndarray) -> tuple[list[int], list[float]]:
+        """Candidate rows best first and their fused scores."""
         settings = self.settings
-        dense = {int(r): float(s) for r, s in zip(dense_rows, dense_scores) if r >= 0}
         pool = min(settings.candidates, lexical.shape[0])
         lexical_top = np.argpartition(-lexical, pool - 1)[:pool] if pool else np.array([], dtype=int)
-        candidates = set(dense) | {int(r) for r in lexical_top if lexical[r] > 0}
-        for row in candidates - set(dense):
-            dense[row] = float(self.index.vectors.reconstruct(row) @ vector)
+        candidates = dense_rows | {int(r) for r in lexical_top if lexical[r] > 0}
         rows = np.array(sorted(candidates), dtype=np.int64)
-        dense_values = np.array([dense[r] for r in rows], dtype=np.float32)
+        if not len(rows):
+            return [], []
+        dense_values = self.dense_similarity(rows, vector)
         lexical_values = lexical[rows]
-        lexical_max = float(lexical_values.max()) if len(rows) else 0.0
+        lexical_max = float(lexical_values.max())
         lexical_norm = lexical_values / lexical_max if lexical_max > 0 else np.zeros_like(lexical_values)
         if settings.fusion == "rrf":
             fused = _rrf([dense_values, lexical_values], settings.rrf_k)
@@ -127,15 +156,19 @@ class Searcher:
         else:
             fused = settings.dense_weight * dense_values + (1 - settings.dense_weight) * lexical_norm
         order = np.lexsort((rows, -fused))
-        best = order[0] if len(order) else None
-        confidence = self._confidence(dense_values, lexical_values, best)
-        return [int(rows[i]) for i in order], [float(fused[i]) for i in order], confidence
+        return [int(rows[i]) for i in order], [float(fused[i]) for i in order]
 
-    def _confidence(self, dense_values, lexical_values, best) -> float:
-        """How sure the top passage answers: its dense similarity, as the labelled set calibrates."""
-        if best is None:
-            return 0.0
-        return float(dense_values[best])
+    def _confidence(self, analysed: AnalysedQuery, best_row: int, vector: np.ndarray,
+                    query_tokens: list[str]) -> float:
+        """How sure it is that the best passage answers: its dense similarity, raised by how much of the
+        question's vocabulary it contains, lowered when the question names a specific term that the corpus
+        never uses (another disease, a drug the guide does not cover)."""
+        settings = self.settings
+        similarity = float(self.dense_similarity(np.array([best_row]), vector)[0])
+        coverage = self.index.lexical.coverage(query_tokens, best_row)
+        vocabulary = self.index.vocabulary
+        foreign = any(w not in analysed.explained and vocabulary.is_foreign_term(w) for w in analysed.content_words)
+        return similarity + settings.coverage_weight * coverage - settings.foreign_term_penalty * foreign
 
     def _rows_with_phrases(self, phrases: list[str]) -> set[int]:
         if self._normalised_texts is None:

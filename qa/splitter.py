@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from qa.corpus import Document, is_reviewed_line
 
-SPLITTER_VERSION = 3
+SPLITTER_VERSION = 4
 SECTION_SEPARATOR = " › "
 
 _BULLET = re.compile(r"^[ \t]*(?:[•\-*–·▪◦●]|\d{1,2}[.)])[ \t]+\S")
@@ -25,7 +25,7 @@ _HEADING_MAX_CHARS = 100
 class SplitOptions:
     """Size bounds in characters: passages are merged up to ``target_chars`` and split above ``max_chars``."""
 
-    target_chars: int = 500
+    target_chars: int = 800
     max_chars: int = 1000
 
 
@@ -279,3 +279,26 @@ def _lstrip(text: str, start: int, end: int) -> int:
     while start < end and text[start].isspace():
         start += 1
     return start
+
+
+def sub_units(text: str) -> list[str]:
+    """Sentences and list items of a passage, each item prefixed by its lead-in, for finer embeddings.
+
+    These strings are only embedded, never returned: results are always whole passages.
+    """
+    units: list[str] = []
+    lead_in = ""
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if _BULLET.match(line):
+            item = re.sub(r"^(?:[•\-*–·▪◦●]|\d{1,2}[.)])\s+", "", stripped)
+            if not item.endswith("?"):  # a question in a guide is not an answer to one
+                units.append(f"{lead_in} {item}".strip())
+            continue
+        starts = _sentence_starts(stripped, 0, len(stripped)) + [len(stripped)]
+        sentences = [stripped[a:b].strip() for a, b in zip(starts, starts[1:]) if stripped[a:b].strip()]
+        units.extend(sentence for sentence in sentences if not sentence.endswith((":", "?")))
+        lead_in = sentences[-1] if sentences and sentences[-1].endswith(":") else ""
+    return units if len(units) > 1 else []
