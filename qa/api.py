@@ -20,7 +20,7 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 
 def create_app(config: dict | None = None, searcher: Searcher | None = None) -> Flask:
     """Build the app; the index and model load once here, never per request."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the page blueprint serves its own static files
     app.config.from_mapping(load_settings(config))
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
@@ -40,7 +40,7 @@ def create_app(config: dict | None = None, searcher: Searcher | None = None) -> 
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(InputError, _input_error)
     app.register_error_handler(Exception, _internal_error)
-    app.after_request(_cors)
+    app.after_request(_api_headers)
     return app
 
 
@@ -73,6 +73,13 @@ def _input_error(exc: InputError):
 def _internal_error(exc: Exception):
     current_app.logger.exception("unhandled error on %s", request.path)
     return error_response(500, "internal_error", "the server could not answer this request")
+
+
+def _api_headers(response):
+    if request.path.startswith("/api/") or request.path == "/healthz":
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return _cors(response)
 
 
 def _cors(response):
@@ -108,7 +115,7 @@ def _options(source: dict) -> tuple[int, bool]:
 
 @api.route("/api/search", methods=["GET", "POST"])
 def search():
-    source = request.args if request.method == "GET" else _json_object()
+    source = request.args if request.method in ("GET", "HEAD") else _json_object()
     query = parse_query(source.get("q"), current_app.config["MAX_QUERY_CHARS"])
     k, low_confidence = _options(source)
     started = time.perf_counter()

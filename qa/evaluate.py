@@ -115,7 +115,7 @@ def load_qrels(path: str | Path, known_qids: set[str]):
     return qrels
 
 
-def run_queries(searcher: Searcher, queries: list[LabelledQuery], batch_size: int = 256,
+def run_queries(searcher: Searcher, queries: list[LabelledQuery], chunk_size: int = 256,
                 progress: bool = False) -> list[QueryResult]:
     """Rank every query (low-confidence passages included) in batches, keeping the abstention decision."""
     from tqdm import tqdm
@@ -123,10 +123,10 @@ def run_queries(searcher: Searcher, queries: list[LabelledQuery], batch_size: in
     results: list[QueryResult] = []
     depth = min(RUN_DEPTH, len(searcher.index.passages))
     with tqdm(total=len(queries), unit="q", disable=not progress, desc="queries") as bar:
-        for start in range(0, len(queries), batch_size):
-            chunk = queries[start:start + batch_size]
+        for start in range(0, len(queries), chunk_size):
+            chunk = queries[start:start + chunk_size]
             outcomes = searcher.search_batch([q.query for q in chunk], k=depth, include_low_confidence=True,
-                                             batch_size=batch_size)
+                                             highlight=False)
             for item, outcome in zip(chunk, outcomes):
                 hits = outcome.hits
                 results.append(QueryResult(item.qid, item.query, [h.passage.id for h in hits],

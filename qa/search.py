@@ -83,10 +83,10 @@ class Searcher:
         return analysed
 
     def search_batch(self, queries: list[str], k: int = 5, include_low_confidence: bool = False,
-                     batch_size: int = 64, progress: bool = False) -> list[Outcome]:
+                     batch_size: int = 64, highlight: bool = True) -> list[Outcome]:
         analysed = [self.analyse(query) for query in queries]
         texts = [a.retrieval_text for a in analysed]
-        vectors = self.encoder.encode(texts, batch_size=batch_size, progress=progress)
+        vectors = self.encoder.encode(texts, batch_size=batch_size)
         pool = min(self.settings.candidates, self.index.vectors.ntotal)
         _, passage_rows = self.index.vectors.search(vectors, pool)
         unit_pool = min(self.settings.candidates, self.index.unit_vectors.ntotal)
@@ -97,14 +97,16 @@ class Searcher:
         for i, query in enumerate(analysed):
             dense_rows = set(passage_rows[i][passage_rows[i] >= 0].tolist())
             dense_rows |= set(self.index.unit_rows[unit_hits[i][unit_hits[i] >= 0]].tolist())
-            outcomes.append(self._rank(query, vectors[i], dense_rows, tokens[i], k, include_low_confidence))
+            outcomes.append(self._rank(query, vectors[i], dense_rows, tokens[i], k, include_low_confidence,
+                                       highlight))
         return outcomes
 
     def _rank(self, analysed: AnalysedQuery, vector: np.ndarray, dense_rows: set[int], query_tokens: list[str],
-              k: int, include_low_confidence: bool) -> Outcome:
+              k: int, include_low_confidence: bool, highlight: bool) -> Outcome:
         lexical = self.index.lexical.scores(query_tokens)
         rows, fused = self._fuse(vector, dense_rows, lexical)
-        confidence = self._confidence(analysed, rows[0], vector, query_tokens) if rows else 0.0
+        penalty = self._foreign_penalty(analysed)
+        confidence = self._confidence(rows[0], vector, query_tokens, penalty) if rows else 0.0
         notice = self.notices.urgent_notice(analysed.raw)
         if analysed.phrases:
             allowed = self._rows_with_phrases(analysed.phrases)
@@ -115,13 +117,21 @@ class Searcher:
             if not rows:
                 return Outcome(analysed.raw, False, [], 0.0, notice, self.notices.no_phrase_match, analysed)
             confidence = 1.0  # an exact phrase match is certain, whatever its ranking score
-        answered = confidence >= self.settings.abstain_below
+        threshold = self.settings.abstain_below
+        answered = confidence >= threshold
         if not answered and not include_low_confidence:
             return Outcome(analysed.raw, False, [], confidence, notice, self.notices.no_answer, analysed)
-        hits = [
-            Hit(self.index.passages[row], round(float(score), 4), self._highlights(analysed, row), not answered)
-            for row, score in zip(rows[:k], fused[:k])
-        ]
+        hits = []
+        for position, (row, score) in enumerate(zip(rows, fused)):
+            if len(hits) == k:
+                break
+            # Below the best passage, each passage must be a confident match on its own to be shown.
+            sure = answered and (position == 0 or analysed.phrases
+                                 or self._confidence(row, vector, query_tokens, penalty) >= threshold)
+            if not sure and not include_low_confidence:
+                continue
+            hits.append(Hit(self.index.passages[row], round(float(score), 4),
+                            self._highlights(analysed, row) if highlight else [], not sure))
         message = None if answered else self.notices.no_answer
         return Outcome(analysed.raw, answered, hits, confidence, notice, message, analysed)
 
@@ -158,17 +168,19 @@ class Searcher:
         order = np.lexsort((rows, -fused))
         return [int(rows[i]) for i in order], [float(fused[i]) for i in order]
 
-    def _confidence(self, analysed: AnalysedQuery, best_row: int, vector: np.ndarray,
-                    query_tokens: list[str]) -> float:
-        """How sure it is that the best passage answers: its dense similarity, raised by how much of the
-        question's vocabulary it contains, lowered when the question names a specific term that the corpus
-        never uses (another disease, a drug the guide does not cover)."""
-        settings = self.settings
-        similarity = float(self.dense_similarity(np.array([best_row]), vector)[0])
-        coverage = self.index.lexical.coverage(query_tokens, best_row)
+    def _foreign_penalty(self, analysed: AnalysedQuery) -> float:
+        """Confidence lost when the question names a specific term the corpus never uses (another disease,
+        a drug the guide does not cover): a strong sign that the guide cannot answer it."""
         vocabulary = self.index.vocabulary
         foreign = any(w not in analysed.explained and vocabulary.is_foreign_term(w) for w in analysed.content_words)
-        return similarity + settings.coverage_weight * coverage - settings.foreign_term_penalty * foreign
+        return self.settings.foreign_term_penalty if foreign else 0.0
+
+    def _confidence(self, row: int, vector: np.ndarray, query_tokens: list[str], penalty: float) -> float:
+        """How sure it is that passage ``row`` answers: its dense similarity, raised by how much of the
+        question's vocabulary it contains, minus the foreign-term penalty."""
+        similarity = float(self.dense_similarity(np.array([row]), vector)[0])
+        coverage = self.index.lexical.coverage(query_tokens, row)
+        return similarity + self.settings.coverage_weight * coverage - penalty
 
     def _rows_with_phrases(self, phrases: list[str]) -> set[int]:
         if self._normalised_texts is None:
