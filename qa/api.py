@@ -59,11 +59,14 @@ def _http_error(exc: HTTPException):
     messages = {
         404: f"no such endpoint: {request.path}",
         405: f"{request.method} is not allowed on {request.path}; allowed: "
-             f"{', '.join(sorted(exc.valid_methods or [])) if hasattr(exc, 'valid_methods') else 'see the docs'}",
+             f"{', '.join(sorted(getattr(exc, 'valid_methods', None) or []))}",
         413: f"request body is larger than the limit of {MAX_BODY_BYTES} bytes",
     }
     status = exc.code or 500
-    return error_response(status, codes.get(status, "http_error"), messages.get(status, exc.description or ""))
+    response = error_response(status, codes.get(status, "http_error"), messages.get(status, exc.description or ""))
+    if status == 405 and getattr(exc, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+    return response
 
 
 def _input_error(exc: InputError):
@@ -102,6 +105,8 @@ def _json_object() -> dict:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError("invalid_json", f"request body is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InputError("invalid_json", "request body is nested too deeply to parse") from None
     if not isinstance(body, dict):
         raise InputError("invalid_json", f"request body must be a JSON object, not {type(body).__name__}")
     return body

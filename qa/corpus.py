@@ -15,7 +15,9 @@ DOCUMENT_SUFFIXES = (".txt", ".md", ".html", ".htm")
 BOILERPLATE_FILE = "boilerplate.patterns"
 METADATA_SUFFIX = ".meta.json"
 CITATION_FIELDS = ("title", "publisher", "reviewed", "url")
-_REVIEWED_LINE = re.compile(r"^[ \t]*(?:Last )?(?:Reviewed|Updated)[ \t]*:[ \t]*(?P<date>\S[^\n]*?)[ \t]*$", re.I | re.M)
+_REVIEWED_LINE = re.compile(
+    r"^[ \t]*(?:Last )?(?:Reviewed|Updated)[ \t]*:[ \t]*(?P<date>\S[^\n]*?)[ \t]*$", re.I | re.M
+)
 
 
 @dataclass
@@ -100,6 +102,7 @@ def _load_directory(directory: Path, hasher) -> list[Document]:
         raw = _read_text(boilerplate_path)
         _hash_file(hasher, BOILERPLATE_FILE, raw)
         boilerplate = [line.strip() for line in raw.splitlines() if line.strip() and not line.startswith("#")]
+        _check_patterns(boilerplate, str(boilerplate_path))
     documents = []
     files = sorted(
         p for p in directory.iterdir()
@@ -114,8 +117,9 @@ def _load_directory(directory: Path, hasher) -> list[Document]:
             meta_raw = _read_text(meta_path)
             _hash_file(hasher, meta_path.name, meta_raw)
             metadata = _parse_json_object(meta_raw, f"{meta_path}")
-        document = _make_document(file.stem, raw, metadata, _format_for(file.suffix.lower()), str(file))
-        document.boilerplate = boilerplate + list(metadata.get("boilerplate", []))
+        where = str(meta_path) if meta_path.is_file() else str(file)  # metadata errors name the sidecar
+        document = _make_document(file.stem, raw, metadata, _format_for(file.suffix.lower()), where)
+        document.boilerplate = boilerplate + document.boilerplate
         documents.append(document)
     return documents
 
@@ -123,12 +127,16 @@ def _load_directory(directory: Path, hasher) -> list[Document]:
 def _load_jsonl(path: Path, hasher) -> list[Document]:
     documents = []
     seen: set[str] = set()
-    with path.open(encoding="utf-8", newline="") as handle:
-        for line_number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for line_number, raw_line in enumerate(handle, start=1):
+            where = f"{path}:{line_number}"
+            try:
+                line = raw_line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CorpusError(f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
             if not line.strip():
                 continue
             _hash_file(hasher, str(line_number), line)
-            where = f"{path}:{line_number}"
             record = _parse_json_object(line, where)
             doc_id, text = record.get("id"), record.get("text")
             if not isinstance(doc_id, (str, int)) or str(doc_id).strip() == "":
@@ -174,6 +182,10 @@ def _make_document(doc_id: str, raw: str, metadata: dict, fmt: str, where: str) 
     if not reviewed:
         match = _REVIEWED_LINE.search(text)
         reviewed = match.group("date") if match else ""
+    boilerplate = metadata.get("boilerplate", [])
+    if not isinstance(boilerplate, list) or not all(isinstance(p, str) for p in boilerplate):
+        raise CorpusError(f"{where}: \"boilerplate\" must be a list of regular expressions")
+    _check_patterns(boilerplate, where)
     known = set(CITATION_FIELDS) | {"headings", "boilerplate"}
     return Document(
         id=doc_id,
@@ -184,9 +196,17 @@ def _make_document(doc_id: str, raw: str, metadata: dict, fmt: str, where: str) 
         url=str(metadata.get("url") or ""),
         format=fmt,
         heading_levels={str(k): int(v) for k, v in heading_levels.items()},
-        boilerplate=list(metadata.get("boilerplate", [])),
+        boilerplate=list(boilerplate),
         extra={key: value for key, value in metadata.items() if key not in known},
     )
+
+
+def _check_patterns(patterns: list[str], where: str) -> None:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise CorpusError(f"{where}: invalid boilerplate pattern {pattern!r} ({exc})") from None
 
 
 def is_reviewed_line(line: str) -> bool:

@@ -97,7 +97,8 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
     index_dir = Path(index_dir)
     builds = index_dir / BUILDS_DIR
     builds.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=builds))
+    _prune(builds, keep=None)
+    work = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=builds))
     try:
         texts = [embedding_input(by_id[p.doc_id], p) for p in passages]
         unit_texts, unit_rows = [], []
@@ -156,15 +157,34 @@ def _point_current(index_dir: Path, target: Path) -> None:
     os.replace(temporary, link)
 
 
-def _prune(builds: Path, keep: Path) -> None:
-    """Remove abandoned temporary builds and all but the newest complete ones."""
-    complete = sorted((p for p in builds.iterdir() if (p / MANIFEST).is_file() and not p.name.startswith(".")),
-                      key=lambda p: p.stat().st_mtime, reverse=True)
-    stale = [p for p in builds.iterdir() if p.name.startswith(".tmp-") and p != keep]
-    stale += [p for p in complete if p != keep][KEEP_BUILDS - 1:]
-    for path in stale:
-        if time.time() - path.stat().st_mtime > 3600 or not path.name.startswith(".tmp-"):
+def _prune(builds: Path, keep: Path | None) -> None:
+    """Remove temporary builds whose builder died, and all but the newest complete builds."""
+    for path in builds.iterdir():
+        if path.name.startswith(".tmp-") and not _builder_alive(path.name):
             shutil.rmtree(path, ignore_errors=True)
+    if keep is None:
+        return
+    complete = sorted((p for p in builds.iterdir() if not p.name.startswith(".") and (p / MANIFEST).is_file()),
+                      key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in [p for p in complete if p != keep][KEEP_BUILDS - 1:]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _builder_alive(name: str) -> bool:
+    """Whether the process that named ``.tmp-<pid>-…`` still runs (another build in progress)."""
+    try:
+        pid = int(name.split("-")[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _write_jsonl(path: Path, records) -> None:
@@ -214,6 +234,11 @@ def read_manifest(index_dir: str | Path) -> dict:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
         raise IndexLoadError(f"index in {index_dir} has an unsupported format; rebuild with "
                              f"`{rebuild_hint(index_dir)}`")
+    shapes = {"model": str, "dim": int, "corpus": dict, "passages": int, "pipeline": dict, "built_at": str}
+    wrong = [key for key, kind in shapes.items() if not isinstance(manifest.get(key), kind)]
+    if wrong:
+        raise IndexLoadError(f"index manifest {path} is corrupt (bad or missing {', '.join(wrong)}); rebuild "
+                             f"with `{rebuild_hint(index_dir)}`")
     return manifest
 
 
@@ -233,13 +258,15 @@ def staleness(index_dir: str | Path, corpus_path: str | Path | None = None, mode
     if recorded != expected:
         return (f"index in {index_dir} was built by another version of the passage pipeline; "
                 f"rebuild with `{rebuild_hint(index_dir, corpus_path)}`")
-    corpus_path = corpus_path or manifest.get("corpus", {}).get("path")
+    if check_corpus and corpus_path and not Path(corpus_path).exists():
+        return f"corpus {corpus_path} does not exist, so the index in {index_dir} cannot be checked against it"
+    corpus_path = corpus_path or manifest["corpus"].get("path")
     if check_corpus and corpus_path and Path(corpus_path).exists():
         try:
             current = load_corpus(corpus_path).content_hash
         except CorpusError as exc:
             return f"corpus {corpus_path} cannot be read: {exc}"
-        if current != manifest.get("corpus", {}).get("hash"):
+        if current != manifest["corpus"].get("hash"):
             return (f"corpus {corpus_path} changed since the index in {index_dir} was built; "
                     f"rebuild with `{rebuild_hint(index_dir, corpus_path)}`")
     return None

@@ -119,6 +119,8 @@ class Searcher:
             confidence = 1.0  # an exact phrase match is certain, whatever its ranking score
         threshold = self.settings.abstain_below
         answered = confidence >= threshold
+        # With an urgent notice the passages still come back, marked low-confidence where they are.
+        include_low_confidence = include_low_confidence or notice is not None
         if not answered and not include_low_confidence:
             return Outcome(analysed.raw, False, [], confidence, notice, self.notices.no_answer, analysed)
         hits = []

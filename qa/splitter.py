@@ -253,7 +253,8 @@ def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[i
     """Split an over-long span at sentence or line boundaries into pieces of at most ``max_chars``."""
     if end - start <= max_chars:
         return [(start, end)]
-    cuts = sorted(set(_sentence_starts(text, start, end)) | {m.end() + start for m in re.finditer(r"\n", text[start:end])})
+    line_starts = {m.end() + start for m in re.finditer(r"\n", text[start:end])}
+    cuts = sorted(set(_sentence_starts(text, start, end)) | line_starts)
     pieces: list[tuple[int, int]] = []
     piece_start = start
     for cut in cuts[1:] + [end]:
