@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--corpus", help="corpus directory or .jsonl file (default: corpus/)")
     build.add_argument("--index", help="index directory (default: index/)")
     build.add_argument("--model", help="embedding model (default: bundled all-MiniLM-L6-v2)")
+    build.add_argument("--no-sub-units", action="store_true",
+                       help="embed whole passages only: about 5x fewer vectors for large corpora, less precise")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
 
     search = commands.add_parser("search", help="answer one question from the index")
@@ -89,19 +91,19 @@ def _settings(args) -> dict:
 
 def _build(args) -> int:
     settings = _settings(args)
-    build_with_progress(settings, progress=not args.quiet)
+    build_with_progress(settings, progress=not args.quiet, sub_units=not args.no_sub_units)
     return 0
 
 
-def build_with_progress(settings: dict, progress: bool = True) -> dict:
+def build_with_progress(settings: dict, progress: bool = True, sub_units: bool = True) -> dict:
     from qa.embedding import load_encoder
-    from qa.index import build_index
+    from qa.index import BuildOptions, build_index
 
     started = time.perf_counter()
     print(f"building index {settings['INDEX_DIR']} from {settings['CORPUS']} with {settings['MODEL']}",
           file=sys.stderr)
     manifest = build_index(settings["CORPUS"], settings["INDEX_DIR"], load_encoder(settings["MODEL"]),
-                           progress=progress)
+                           options=BuildOptions(sub_units=sub_units), progress=progress)
     print(f"indexed {manifest['passages']} passages from {manifest['corpus']['documents']} documents in "
           f"{time.perf_counter() - started:.1f}s", file=sys.stderr)
     return manifest

@@ -168,22 +168,37 @@ def passage_level(results: list[QueryResult]) -> dict[str, list[tuple[str, float
     return {r.qid: list(zip(r.passage_ids, r.scores)) for r in results}
 
 
+def strictly_decreasing(docs: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Scores nudged down where they tie, so that tools which sort by score (trec_eval, ir-measures) keep
+    our ranking order; the run file and our own metrics use these same scores."""
+    result: list[tuple[str, float]] = []
+    previous = float("inf")
+    for doc_id, score in docs:
+        score = round(min(float(score), previous - 1e-6), 6)
+        result.append((doc_id, score))
+        previous = score
+    return result
+
+
+def scored_docs(ranking: dict[str, list[tuple[str, float]]]) -> list:
+    import ir_measures
+
+    return [ir_measures.ScoredDoc(qid, doc_id, score)
+            for qid, docs in ranking.items() for doc_id, score in strictly_decreasing(docs)]
+
+
 def ir_metrics(qrels, ranking: dict[str, list[tuple[str, float]]], measures=STANDARD_MEASURES) -> dict:
     import ir_measures
 
     parsed = [ir_measures.parse_measure(m) for m in measures]
-    run = [ir_measures.ScoredDoc(qid, doc_id, float(len(docs) - rank))
-           for qid, docs in ranking.items() for rank, (doc_id, _) in enumerate(docs)]
-    # Ranks, not raw scores, go to ir-measures so that ties keep our order.
-    aggregate = ir_measures.calc_aggregate(parsed, qrels, run)
+    aggregate = ir_measures.calc_aggregate(parsed, qrels, scored_docs(ranking))
     return {str(m): float(aggregate.get(m, 0.0)) for m in parsed}
 
 
 def per_query_rr(qrels, ranking) -> dict[str, float]:
     import ir_measures
 
-    run = [ir_measures.ScoredDoc(qid, doc_id, float(len(docs) - rank))
-           for qid, docs in ranking.items() for rank, (doc_id, _) in enumerate(docs)]
+    run = scored_docs(ranking)
     return {m.query_id: float(m.value) for m in ir_measures.iter_calc([ir_measures.parse_measure("RR@10")],
                                                                       qrels, run)}
 

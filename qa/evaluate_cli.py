@@ -181,7 +181,7 @@ def _comparison_table(metrics: dict, comparison: dict) -> str:
 def _write_run(path: Path, ranking: dict, tag: str) -> None:
     with path.open("w", encoding="utf-8") as handle:
         for qid, docs in ranking.items():
-            for rank, (doc_id, score) in enumerate(docs, start=1):
+            for rank, (doc_id, score) in enumerate(ev.strictly_decreasing(docs), start=1):
                 handle.write(f"{qid} Q0 {doc_id} {rank} {score:.6f} {tag}\n")
 
 

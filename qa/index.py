@@ -33,7 +33,17 @@ VOCABULARY = "vocabulary.json"
 PASSAGES = "passages.jsonl"
 DOCUMENTS = "documents.jsonl"
 LEXICAL = "bm25"
-DEFAULT_SPLIT = SplitOptions()
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Build parameters, recorded in the manifest; they never make an index stale."""
+
+    split: SplitOptions = SplitOptions()
+    sub_units: bool = True  # also embed each sentence and list item (about 5x the vectors of passages alone)
+
+
+DEFAULT_BUILD = BuildOptions()
 KEEP_BUILDS = 2  # the live build and the one before it
 _LIBRARIES = ("faiss-cpu", "numpy", "sentence-transformers", "torch", "transformers", "bm25s", "PyStemmer")
 
@@ -44,12 +54,10 @@ def embedding_input(document: Document, passage: Passage, text: str | None = Non
     return f"{context}\n{passage.text if text is None else text}"
 
 
-def pipeline_settings(options: SplitOptions) -> dict:
-    """Everything besides corpus and model that shapes the stored index; a change makes it stale."""
+def pipeline_settings() -> dict:
+    """The code's way of making an index, besides corpus and model: a change makes old indexes stale."""
     return {
         "splitter_version": SPLITTER_VERSION,
-        "target_chars": options.target_chars,
-        "max_chars": options.max_chars,
         "embedding_input": "title+section+text",
         "sub_units": "sentences+list-items",
         "lexical": LexicalIndex.SETTINGS,
@@ -85,13 +93,13 @@ def live_path(index_dir: str | Path) -> Path:
 
 
 def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder,
-                options: SplitOptions = DEFAULT_SPLIT, progress: bool = False, batch_size: int = 64) -> dict:
+                options: BuildOptions = DEFAULT_BUILD, progress: bool = False, batch_size: int = 64) -> dict:
     """Split, embed and index a corpus; the new index goes live only once it is complete."""
     import faiss
 
     started = time.time()
     corpus = load_corpus(corpus_path)
-    passages, by_id = _split(corpus, options)
+    passages, by_id = _split(corpus, options.split)
     if not passages:
         raise CorpusError(f"corpus {corpus_path} produced no passages")
     index_dir = Path(index_dir)
@@ -102,7 +110,7 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
     try:
         texts = [embedding_input(by_id[p.doc_id], p) for p in passages]
         unit_texts, unit_rows = [], []
-        for row, passage in enumerate(passages):
+        for row, passage in enumerate(passages if options.sub_units else []):
             for unit in sub_units(passage.text):
                 unit_texts.append(embedding_input(by_id[passage.doc_id], passage, unit))
                 unit_rows.append(row)
@@ -124,7 +132,9 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
             "corpus": {"path": str(Path(corpus_path).resolve()), "hash": corpus.content_hash,
                        "documents": len(corpus)},
             "passages": len(passages),
-            "pipeline": pipeline_settings(options),
+            "pipeline": pipeline_settings(),
+            "build": {"target_chars": options.split.target_chars, "max_chars": options.split.max_chars,
+                      "sub_units": options.sub_units},
             "versions": _versions(),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "build_seconds": round(time.time() - started, 3),
@@ -243,7 +253,7 @@ def read_manifest(index_dir: str | Path) -> dict:
 
 
 def staleness(index_dir: str | Path, corpus_path: str | Path | None = None, model: str | None = None,
-              check_corpus: bool = True, options: SplitOptions = DEFAULT_SPLIT) -> str | None:
+              check_corpus: bool = True) -> str | None:
     """Why the index cannot serve this corpus and model, or None when it is fresh.
 
     The corpus is compared with the one named, else with the path recorded at build time if it still exists.
@@ -252,10 +262,7 @@ def staleness(index_dir: str | Path, corpus_path: str | Path | None = None, mode
     if model is not None and canonical_model_name(model) != manifest.get("model"):
         return (f"index in {index_dir} was built with model {manifest.get('model')!r}, not {model!r}; "
                 f"rebuild with `{rebuild_hint(index_dir, corpus_path, model)}`")
-    # Split sizes are build parameters; any change to their defaults comes with a new SPLITTER_VERSION.
-    recorded = {k: v for k, v in manifest.get("pipeline", {}).items() if k not in ("target_chars", "max_chars")}
-    expected = {k: v for k, v in pipeline_settings(options).items() if k not in ("target_chars", "max_chars")}
-    if recorded != expected:
+    if manifest["pipeline"] != pipeline_settings():
         return (f"index in {index_dir} was built by another version of the passage pipeline; "
                 f"rebuild with `{rebuild_hint(index_dir, corpus_path)}`")
     if check_corpus and corpus_path and not Path(corpus_path).exists():

@@ -1,0 +1,140 @@
+"""Batch evaluation: metrics against ir-measures, run files, reports, comparison and calibration."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import ir_measures
+import pytest
+from ir_measures import AP, RR, R, Success, nDCG
+
+from qa import evaluate as ev
+from tests.support import ROOT, run_qa
+
+FAKE = "hash:128"
+
+
+def _result(qid: str, passages: list[tuple[str, str, str]], answered: bool = True, confidence: float = 0.5):
+    """passages: (passage_id, doc_id, text), best first."""
+    return ev.QueryResult(qid, f"question {qid}", [p[0] for p in passages], [p[1] for p in passages],
+                          [1.0 / (i + 1) for i in range(len(passages))], [p[2] for p in passages],
+                          answered, confidence)
+
+
+def test_metrics_match_a_hand_checked_run():
+    # q1: relevant doc at rank 2 -> RR 1/2; q2: relevant docs at ranks 1 and 3 of 2 relevant -> AP (1 + 2/3)/2.
+    qrels = [ir_measures.Qrel("q1", "d2", 1), ir_measures.Qrel("q2", "d1", 1), ir_measures.Qrel("q2", "d3", 2)]
+    ranking = {"q1": [("d1", 3.0), ("d2", 2.0), ("d3", 1.0)], "q2": [("d1", 3.0), ("d2", 2.0), ("d3", 1.0)]}
+    metrics = ev.ir_metrics(qrels, ranking)
+    assert metrics["RR@10"] == pytest.approx((0.5 + 1.0) / 2)
+    assert metrics["Success@1"] == pytest.approx(0.5)
+    assert metrics["P@1"] == pytest.approx(0.5)
+    assert metrics["R@10"] == pytest.approx(1.0)
+    assert metrics["AP@10"] == pytest.approx((0.5 + (1 + 2 / 3) / 2) / 2)
+    run = [ir_measures.ScoredDoc(q, d, s) for q, docs in ranking.items() for d, s in docs]
+    reference = ir_measures.calc_aggregate([RR @ 10, nDCG @ 10, R @ 10, AP @ 10, Success @ 1], qrels, run)
+    for measure, value in reference.items():
+        assert metrics[str(measure)] == pytest.approx(value)
+
+
+def test_document_level_ranking_takes_each_documents_best_passage():
+    result = _result("q", [("a:1", "a", ""), ("b:1", "b", ""), ("a:2", "a", ""), ("c:1", "c", "")])
+    assert [doc for doc, _ in ev.document_level([result])["q"]] == ["a", "b", "c"]
+
+
+def test_gold_metrics_and_abstention_rates():
+    queries = [ev.LabelledQuery("1", "x", ["alpha"]), ev.LabelledQuery("2", "y", ["beta"]),
+               ev.LabelledQuery("3", "z", ["gamma"]), ev.LabelledQuery("4", "w", [], out_of_scope=True),
+               ev.LabelledQuery("5", "v", [], out_of_scope=True)]
+    results = [
+        _result("1", [("p1", "d", "has alpha"), ("p2", "d", "none")]),  # hit at 1, answered
+        _result("2", [("p1", "d", "none"), ("p2", "d", "has beta")]),  # hit at 2, answered: wrong answer
+        _result("3", [("p1", "d", "none")], answered=False),  # miss, abstained
+        _result("4", [("p1", "d", "none")], answered=False),  # out of scope, abstained
+        _result("5", [("p1", "d", "none")], answered=True),  # out of scope, answered: wrong answer
+    ]
+    metrics = ev.gold_metrics(queries, results)
+    assert metrics["hit@1"] == pytest.approx(1 / 3)
+    assert metrics["hit@3"] == pytest.approx(2 / 3)
+    assert metrics["MRR@10"] == pytest.approx((1 + 0.5) / 3)
+    assert metrics["coverage"] == pytest.approx(2 / 3)
+    assert metrics["oos_abstention"] == pytest.approx(0.5)
+    assert metrics["wrong_answer_rate"] == pytest.approx(2 / 3)  # q2 and q5 of three answered
+
+
+def test_tradeoff_curve_and_threshold_choice():
+    queries = [ev.LabelledQuery("1", "x", ["a"]), ev.LabelledQuery("2", "y", [], out_of_scope=True)]
+    results = [_result("1", [("p", "d", "a")], confidence=0.7), _result("2", [("p", "d", "b")], confidence=0.3)]
+    curve = ev.tradeoff_curve(queries, results)
+    chosen = ev.choose_threshold(curve)
+    assert chosen["threshold"] == pytest.approx(0.7)  # answers the in-scope one, abstains on the other
+    assert chosen["coverage"] == 1.0 and chosen["oos_abstention"] == 1.0
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """A synthetic JSONL corpus of long documents with TREC topics and qrels, indexed with the fake encoder."""
+    out = tmp_path_factory.mktemp("synthetic")
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_synthetic_corpus.py"), "--documents", "300",
+                    "--queries", "120", "--paragraphs", "6", "--out", str(out)], check=True, capture_output=True)
+    built = run_qa("build", "--corpus", str(out / "corpus.jsonl"), "--index", str(out / "index"), "--model", FAKE,
+                   "--quiet")
+    assert built.returncode == 0, built.stderr
+    return out
+
+
+def test_run_file_agrees_with_ir_measures(synthetic, tmp_path):
+    run_file = tmp_path / "run.txt"
+    completed = run_qa("eval", "--index", str(synthetic / "index"), "--queries", str(synthetic / "topics.tsv"),
+                       "--qrels", str(synthetic / "qrels.txt"), "--run", str(run_file), "--json", "--quiet",
+                       QA_MODEL=FAKE)
+    assert completed.returncode == 0, completed.stderr
+    metrics = json.loads(completed.stdout)
+    lines = run_file.read_text().splitlines()
+    for line in lines:
+        qid, q0, doc_id, rank, score, tag = line.split()
+        assert q0 == "Q0" and doc_id.startswith("doc") and int(rank) >= 1 and tag == "qa"
+        float(score)
+    qrels = list(ir_measures.read_trec_qrels(str(synthetic / "qrels.txt")))
+    run = list(ir_measures.read_trec_run(str(run_file)))
+    reference = ir_measures.calc_aggregate([RR @ 10, nDCG @ 10], qrels, run)
+    assert metrics["RR@10"] == pytest.approx(reference[RR @ 10], abs=1e-9)
+    assert metrics["nDCG@10"] == pytest.approx(reference[nDCG @ 10], abs=1e-9)
+    assert metrics["RR@10"] > 0.5  # the marker words make most queries findable even by the fake encoder
+
+
+def test_report_compare_and_calibrate(fake_index, tmp_path):
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("\n".join(json.dumps(q) for q in [
+        {"qid": "a", "query": "what is MRD", "gold": ["MRD means a small number of cells remain"]},
+        {"qid": "b", "query": "petechiae", "gold": ["Tiny, flat, dark-red skin spots (petechiae)"]},
+        {"qid": "c", "query": "what is the weather in paris", "gold": [], "out_of_scope": True},
+    ]) + "\n")
+    retrieval = tmp_path / "retrieval.json"
+    retrieval.write_text(json.dumps({"fusion": "rrf", "abstain_below": 0.0}))
+    other = tmp_path / "dense.json"
+    other.write_text(json.dumps({"fusion": "dense", "abstain_below": 0.0}))
+    report = tmp_path / "report.csv"
+    env = {"QA_MODEL": "hash:256"}
+    completed = run_qa("eval", "--index", str(fake_index), "--queries", str(queries), "--retrieval", str(retrieval),
+                       "--report", str(report), "--compare", str(other), "--calibrate", "--quiet", **env)
+    assert completed.returncode == 0, completed.stderr
+    assert "wins" in completed.stdout and "losses" in completed.stdout
+    with report.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][:6] == ["qid", "query", "out_of_scope", "gold", "hit_rank", "abstained"]
+    assert [row[0] for row in rows[1:]] == ["a", "b", "c"]
+    assert "<- chosen" in completed.stderr
+    saved = json.loads(retrieval.read_text())
+    assert saved["fusion"] == "rrf" and "abstain_below" in saved
+
+
+def test_eval_rate_is_reported(fake_index, tmp_path):
+    queries = tmp_path / "topics.tsv"
+    queries.write_text("".join(f"q{i}\tquestion number {i} about relapse\n" for i in range(300)))
+    completed = run_qa("eval", "--index", str(fake_index), "--queries", str(queries), "--quiet", QA_MODEL="hash:256")
+    assert completed.returncode == 0, completed.stderr
+    assert "300 queries in" in completed.stderr and "queries/s" in completed.stderr
