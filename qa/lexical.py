@@ -69,15 +69,16 @@ class LexicalIndex:
         return matrix["indices"][matrix["indptr"][column]:matrix["indptr"][column + 1]]
 
     def coverage(self, query_tokens: list[str], row: int) -> float:
-        """IDF-weighted share of the query's corpus terms that passage ``row`` contains (0 to 1)."""
+        """IDF-weighted share of the query's terms that passage ``row`` contains (0 to 1).
+
+        A term the corpus never uses weighs as much as the rarest corpus term: the passage cannot cover it.
+        """
         total = covered = 0.0
         for token in set(query_tokens):
             rows = self.postings(token)
-            if not len(rows):
-                continue
-            weight = float(np.log1p(self.size / len(rows)))
+            weight = float(np.log1p(self.size / max(len(rows), 1)))
             total += weight
-            covered += weight if row in rows else 0.0
+            covered += weight if len(rows) and row in rows else 0.0
         return covered / total if total else 0.0
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:

@@ -10,7 +10,7 @@ from qa.lexical import stem
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
 _PHRASE = re.compile(r"[\"“”]([^\"“”]+)[\"“”]")
-_STOPWORDS = frozenset(
+STOPWORDS = frozenset(
     "a an and are as at be but by for if in into is it its of on or such that the their then there these "
     "they this to was will with i me my we our you your he she him her his hers what which who whom how "
     "when where why do does did can could would should has have had am been being so not no than too very "
@@ -91,7 +91,7 @@ class AnalysedQuery:
 
     @property
     def content_words(self) -> list[str]:
-        return [w for w in normalise_words(self.raw) if w not in _STOPWORDS and len(w) > 1]
+        return [w for w in normalise_words(self.raw) if w not in STOPWORDS and len(w) > 1]
 
     @property
     def retrieval_text(self) -> str:
@@ -104,7 +104,7 @@ class AnalysedQuery:
     def highlight_terms(self) -> set[str]:
         """Stems of the content words that the user asked for, directly or through an expansion."""
         source = " ".join([self.free_text, *self.expansions])
-        return {stem(word) for word in normalise_words(source) if word not in _STOPWORDS and len(word) > 1}
+        return {stem(word) for word in normalise_words(source) if word not in STOPWORDS and len(word) > 1}
 
 
 def analyse(query: str, lay_terms: TermList) -> AnalysedQuery:
@@ -132,7 +132,7 @@ def phrase_spans(text: str, phrase: str) -> list[tuple[int, int]]:
 
 
 def term_spans(text: str, stems: set[str]) -> list[tuple[int, int]]:
-    return [(start, end) for start, end, word in words(text) if word not in _STOPWORDS and stem(word) in stems]
+    return [(start, end) for start, end, word in words(text) if word not in STOPWORDS and stem(word) in stems]
 
 
 def merge_spans(spans: list[tuple[int, int]]) -> list[list[int]]:

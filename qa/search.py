@@ -7,10 +7,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa.embedding import Encoder
-from qa.index import LoadedIndex, stored_vectors
+from qa.index import LoadedIndex, plain_typography, stored_vectors
 from qa.lexical import tokenize
 from qa.notices import Notices
-from qa.query import AnalysedQuery, TermList, analyse, merge_spans, normalise_words, phrase_spans, term_spans
+from qa.query import (
+    AnalysedQuery,
+    TermList,
+    analyse,
+    merge_spans,
+    normalise_words,
+    phrase_spans,
+    term_spans,
+)
 from qa.splitter import Passage
 
 
@@ -22,8 +30,8 @@ class RetrievalSettings:
     dense_weight: float = 0.9
     rrf_k: int = 60
     candidates: int = 100
-    coverage_weight: float = 0.1  # weight of the query terms' lexical coverage by the best passage
-    foreign_term_penalty: float = 0.3  # confidence lost when the question names a term the corpus never uses
+    coverage_weight: float = 0.4  # weight of the query terms' lexical coverage by the best passage
+    foreign_term_penalty: float = 0.4  # confidence lost when the question names a term the corpus never uses
     abstain_below: float = 0.0  # confidence under which the service abstains
 
     @classmethod
@@ -86,7 +94,7 @@ class Searcher:
                      batch_size: int = 64, highlight: bool = True) -> list[Outcome]:
         analysed = [self.analyse(query) for query in queries]
         texts = [a.retrieval_text for a in analysed]
-        vectors = self.encoder.encode(texts, batch_size=batch_size)
+        vectors = self.encoder.encode([plain_typography(t) for t in texts], batch_size=batch_size)
         pool = min(self.settings.candidates, self.index.vectors.ntotal)
         _, passage_rows = self.index.vectors.search(vectors, pool)
         unit_pool = min(self.settings.candidates, self.index.unit_vectors.ntotal)
@@ -106,7 +114,8 @@ class Searcher:
         lexical = self.index.lexical.scores(query_tokens)
         rows, fused = self._fuse(vector, dense_rows, lexical)
         penalty = self._foreign_penalty(analysed)
-        confidence = self._confidence(rows[0], vector, query_tokens, penalty) if rows else 0.0
+        coverage_tokens = self._coverage_tokens(analysed)
+        confidence = self._confidence(rows[0], vector, coverage_tokens, penalty) if rows else 0.0
         notice = self.notices.urgent_notice(analysed.raw)
         if analysed.phrases:
             allowed = self._rows_with_phrases(analysed.phrases)
@@ -129,7 +138,7 @@ class Searcher:
                 break
             # Below the best passage, each passage must be a confident match on its own to be shown.
             sure = answered and (position == 0 or analysed.phrases
-                                 or self._confidence(row, vector, query_tokens, penalty) >= threshold)
+                                 or self._confidence(row, vector, coverage_tokens, penalty) >= threshold)
             if not sure and not include_low_confidence:
                 continue
             hits.append(Hit(self.index.passages[row], round(float(score), 4),
@@ -177,18 +186,29 @@ class Searcher:
         foreign = any(w not in analysed.explained and vocabulary.is_foreign_term(w) for w in analysed.content_words)
         return self.settings.foreign_term_penalty if foreign else 0.0
 
-    def _confidence(self, row: int, vector: np.ndarray, query_tokens: list[str], penalty: float) -> float:
+    def _coverage_tokens(self, analysed: AnalysedQuery) -> list[str]:
+        """The question's own terms, with lay words and misspellings replaced by the corpus words they map to."""
+        vocabulary = self.index.vocabulary
+        mapped = analysed.explained | {w for w in analysed.content_words if vocabulary.correction(w)}
+        own = [w for w in normalise_words(" ".join([analysed.free_text, *analysed.phrases])) if w not in mapped]
+        return tokenize([" ".join([*own, *analysed.expansions])])[0]
+
+    def _confidence(self, row: int, vector: np.ndarray, coverage_tokens: list[str], penalty: float) -> float:
         """How sure it is that passage ``row`` answers: its dense similarity, raised by how much of the
-        question's vocabulary it contains, minus the foreign-term penalty."""
+        question's terms it contains, minus the foreign-term penalty."""
         similarity = float(self.dense_similarity(np.array([row]), vector)[0])
-        coverage = self.index.lexical.coverage(query_tokens, row)
+        coverage = self.index.lexical.coverage(coverage_tokens, row)
         return similarity + self.settings.coverage_weight * coverage - penalty
 
-    def _rows_with_phrases(self, phrases: list[str]) -> set[int]:
+    def _plain_texts(self) -> list[str]:
+        """Each passage as ' word word … ', for whole-word phrase tests that ignore case and punctuation."""
         if self._normalised_texts is None:
             self._normalised_texts = [" " + " ".join(normalise_words(p.text)) + " " for p in self.index.passages]
+        return self._normalised_texts
+
+    def _rows_with_phrases(self, phrases: list[str]) -> set[int]:
         needles = [" " + " ".join(normalise_words(phrase)) + " " for phrase in phrases]
-        return {row for row, text in enumerate(self._normalised_texts) if all(n in text for n in needles)}
+        return {row for row, text in enumerate(self._plain_texts()) if all(n in text for n in needles)}
 
     def _highlights(self, analysed: AnalysedQuery, row: int) -> list[list[int]]:
         text = self.index.passages[row].text
@@ -199,9 +219,12 @@ class Searcher:
 
 
 def _rrf(score_lists: list[np.ndarray], k: int) -> np.ndarray:
+    """Reciprocal-rank fusion. In every list but the first (dense), a zero score is no evidence and earns
+    nothing, rather than an arbitrary rank among the ties."""
     fused = np.zeros_like(score_lists[0], dtype=np.float32)
-    for scores in score_lists:
+    for position, scores in enumerate(score_lists):
         ranks = np.empty(len(scores), dtype=np.float32)
         ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
-        fused += 1.0 / (k + ranks)
+        credit = 1.0 / (k + ranks)
+        fused += credit if position == 0 else np.where(scores > 0, credit, 0.0)
     return fused

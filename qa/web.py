@@ -12,7 +12,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_MAX_AGE = 3600  # seconds; asset URLs carry a content hash, so a deploy is never served stale pages
 EMBED_DEFAULT_K = 3
 PAGE_ENDPOINTS = frozenset({"web.index", "web.embed"})
-STATIC_ENDPOINTS = frozenset({"static", "web.static"})  # the app's own /static route serves the same folder
+STATIC_ENDPOINTS = frozenset({"web.static"})
 _SOURCE = re.compile(r"^(?:'self'|'none'|[^\s'\";,]+)$")  # one CSP source expression, nothing that ends it
 
 web = Blueprint("web", __name__, static_folder="static", static_url_path="/static", template_folder="templates")

@@ -100,7 +100,8 @@ def test_manifest_fields(built, corpus_dir):
         assert versions.get(name), f"manifest versions lack {name}"
     built_at = datetime.strptime(manifest["built_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert abs(time.time() - built_at.timestamp()) < 3600
-    assert manifest["pipeline"]["max_chars"] >= manifest["pipeline"]["target_chars"]
+    assert manifest["build"]["max_chars"] >= manifest["build"]["target_chars"]
+    assert manifest["build"]["sub_units"] is True
 
 
 def test_live_build_layout(built):
@@ -413,3 +414,16 @@ def test_next_build_removes_old_abandoned_temporary_builds(index_copy, corpus_di
     os.utime(abandoned, (old, old))
     build_index(corpus_dir, index_copy, encoder)
     assert not abandoned.exists()
+
+
+def test_passage_only_build_loads_and_searches(tmp_path, guide_corpus):
+    from qa.index import BuildOptions
+    from qa.search import Searcher
+
+    encoder = load_encoder("hash:64")
+    manifest = build_index(guide_corpus, tmp_path / "idx", encoder, options=BuildOptions(sub_units=False))
+    assert manifest["build"]["sub_units"] is False
+    loaded = load_index(tmp_path / "idx", model="hash:64")
+    assert loaded.unit_vectors.ntotal == 0 and len(loaded.unit_rows) == 0
+    outcome = Searcher(loaded, encoder).search("minimal residual disease", k=3)
+    assert outcome.hits and "minimal residual disease" in outcome.hits[0].passage.text
