@@ -96,8 +96,8 @@ def _build(args) -> int:
 
 
 def build_with_progress(settings: dict, progress: bool = True, sub_units: bool = True) -> dict:
+    from qa.build import BuildOptions, build_index
     from qa.embedding import load_encoder
-    from qa.index import BuildOptions, build_index
 
     started = time.perf_counter()
     print(f"building index {settings['INDEX_DIR']} from {settings['CORPUS']} with {settings['MODEL']}",

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, copy_corpus
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -20,9 +19,7 @@ FAKE_MODEL = "hash:256"
 @pytest.fixture(scope="session")
 def guide_corpus(tmp_path_factory) -> Path:
     """A copy of the real corpus directory, so tests never touch the repository's corpus/ or index/."""
-    target = tmp_path_factory.mktemp("corpus") / "corpus"
-    shutil.copytree(ROOT / "corpus", target)
-    return target
+    return copy_corpus(tmp_path_factory, "corpus")
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +32,7 @@ def real_encoder():
 @pytest.fixture(scope="session")
 def real_index(tmp_path_factory, guide_corpus, real_encoder) -> Path:
     """The guide indexed with the real bundled model."""
-    from qa.index import build_index
+    from qa.build import build_index
 
     index_dir = tmp_path_factory.mktemp("real-index")
     build_index(guide_corpus, index_dir, real_encoder)
@@ -73,8 +70,8 @@ def real_client(real_app):
 @pytest.fixture(scope="session")
 def fake_index(tmp_path_factory, guide_corpus) -> Path:
     """The guide indexed with the hashing fake encoder: fast, deterministic, no model."""
+    from qa.build import build_index
     from qa.embedding import load_encoder
-    from qa.index import build_index
 
     index_dir = tmp_path_factory.mktemp("fake-index")
     build_index(guide_corpus, index_dir, load_encoder(FAKE_MODEL))

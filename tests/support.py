@@ -15,6 +15,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def copy_corpus(tmp_path_factory, name: str) -> Path:
+    """A private copy of the repository's corpus/, so a test may change it without touching the real one."""
+    import shutil
+
+    target = tmp_path_factory.mktemp(name) / "corpus"
+    shutil.copytree(ROOT / "corpus", target)
+    return target
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, run_qa
+from tests.support import ROOT, copy_corpus, run_qa
 
 FAKE_MODEL = "hash:64"
 
@@ -51,9 +51,7 @@ def env(retrieval_file) -> dict:
 
 @pytest.fixture(scope="module")
 def cli_corpus(tmp_path_factory) -> Path:
-    target = tmp_path_factory.mktemp("cli") / "corpus"
-    shutil.copytree(ROOT / "corpus", target)
-    return target
+    return copy_corpus(tmp_path_factory, "cli")
 
 
 @pytest.fixture(scope="module")

@@ -194,8 +194,8 @@ def test_jsonl_documents_split_into_many_exact_passages(jsonl_corpus):
 
 def test_jsonl_titles_and_urls_travel_into_citations(jsonl_corpus, tmp_path):
     from qa.api import create_app
+    from qa.build import build_index
     from qa.embedding import load_encoder
-    from qa.index import build_index
 
     index_dir = tmp_path / "index"
     build_index(jsonl_corpus, index_dir, load_encoder(FAKE_MODEL))

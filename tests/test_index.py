@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qa.build import build_index
 from qa.corpus import load_corpus
 from qa.embedding import load_encoder
 from qa.errors import IndexLoadError, QAError
-from qa.index import build_index, embedding_input, live_path, load_index
+from qa.index import embedding_input, live_path, load_index
 from qa.search import Searcher
 from qa.splitter import split_document
-from tests.support import ROOT, qa_env
+from tests.support import ROOT, copy_corpus, qa_env
 
 FAKE_MODEL = "hash:64"
 REBUILD = "python -m qa build"
@@ -43,9 +44,7 @@ def encoder():
 
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory) -> Path:
-    target = tmp_path_factory.mktemp("index-corpus") / "corpus"
-    shutil.copytree(ROOT / "corpus", target)
-    return target
+    return copy_corpus(tmp_path_factory, "index-corpus")
 
 
 @pytest.fixture(scope="module")
@@ -417,7 +416,7 @@ def test_next_build_removes_old_abandoned_temporary_builds(index_copy, corpus_di
 
 
 def test_passage_only_build_loads_and_searches(tmp_path, guide_corpus):
-    from qa.index import BuildOptions
+    from qa.build import BuildOptions
     from qa.search import Searcher
 
     encoder = load_encoder("hash:64")
