@@ -87,7 +87,7 @@ class AnalysedQuery:
     free_text: str  # the query without its quoted phrases
     phrases: list[str]
     expansions: list[str]
-    explained: set[str] = field(default_factory=set)  # query words that a lay-term entry matched
+    explained: set[str] = field(default_factory=set)  # query words mapped to corpus words (lay terms, spelling)
 
     @property
     def content_words(self) -> list[str]:

@@ -11,6 +11,7 @@ from qa.index import LoadedIndex, plain_typography, stored_vectors
 from qa.lexical import tokenize
 from qa.notices import Notices
 from qa.query import (
+    STOPWORDS,
     AnalysedQuery,
     TermList,
     analyse,
@@ -86,8 +87,9 @@ class Searcher:
         """Phrases and lay-term expansions, plus corrections of misspelt words toward the corpus vocabulary."""
         analysed = analyse(query, self.lay_terms)
         vocabulary = self.index.vocabulary
-        corrections = [c for w in analysed.content_words if (c := vocabulary.correction(w))]
-        analysed.expansions = list(dict.fromkeys([*analysed.expansions, *corrections]))
+        corrections = {w: c for w in analysed.content_words if (c := vocabulary.correction(w))}
+        analysed.expansions = list(dict.fromkeys([*analysed.expansions, *corrections.values()]))
+        analysed.explained |= set(corrections)  # a corrected word stands for its correction
         return analysed
 
     def search_batch(self, queries: list[str], k: int = 5, include_low_confidence: bool = False,
@@ -186,11 +188,11 @@ class Searcher:
         foreign = any(w not in analysed.explained and vocabulary.is_foreign_term(w) for w in analysed.content_words)
         return self.settings.foreign_term_penalty if foreign else 0.0
 
-    def _coverage_tokens(self, analysed: AnalysedQuery) -> list[str]:
-        """The question's own terms, with lay words and misspellings replaced by the corpus words they map to."""
-        vocabulary = self.index.vocabulary
-        mapped = analysed.explained | {w for w in analysed.content_words if vocabulary.correction(w)}
-        own = [w for w in normalise_words(" ".join([analysed.free_text, *analysed.phrases])) if w not in mapped]
+    @staticmethod
+    def _coverage_tokens(analysed: AnalysedQuery) -> list[str]:
+        """The question's content terms, with lay words and misspellings replaced by the corpus words they map to."""
+        own = [w for w in normalise_words(" ".join([analysed.free_text, *analysed.phrases]))
+               if w not in analysed.explained and w not in STOPWORDS]
         return tokenize([" ".join([*own, *analysed.expansions])])[0]
 
     def _confidence(self, row: int, vector: np.ndarray, coverage_tokens: list[str], penalty: float) -> float:

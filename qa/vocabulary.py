@@ -71,6 +71,8 @@ class Vocabulary:
         return match[0] if match else None
 
     def is_foreign_term(self, word: str) -> bool:
-        """A specific term (rare in general English) that the corpus never uses: a sign of an out-of-scope topic."""
-        return (len(word) >= 2 and word.isalpha() and word not in self.frequencies
-                and english_zipf(word) < RARE_ZIPF and self.correction(word) is None)
+        """A specific term (rare in general English) that the corpus never uses: a sign of an out-of-scope topic.
+
+        Callers leave out words that ``correction`` maps to a corpus word: those are misspellings.
+        """
+        return len(word) >= 2 and word.isalpha() and word not in self.frequencies and english_zipf(word) < RARE_ZIPF
