@@ -31,16 +31,14 @@ def add_eval_parser(commands) -> None:
 
 
 def _system(settings: dict, retrieval_path: str | None):
-    from qa.service import load_retrieval_settings, open_searcher
+    from qa.service import open_searcher
 
     settings = dict(settings)
     if retrieval_path:
         if not Path(retrieval_path).is_file():
             raise InputError("invalid_file", f"{retrieval_path}: no such file")
         settings["RETRIEVAL_FILE"] = retrieval_path
-    searcher = open_searcher(settings)
-    searcher.settings = load_retrieval_settings(settings["RETRIEVAL_FILE"])
-    return searcher
+    return open_searcher(settings)
 
 
 class _Evaluation:

@@ -84,3 +84,19 @@ def test_returned_passages_beyond_the_first_are_confident_matches(real_client):
     assert body["answered"]
     assert all("low_confidence" not in result for result in body["results"])
     assert "(petechiae)" in body["results"][0]["text"]
+
+
+def test_urgent_notice_fires_exactly_on_the_labelled_emergencies():
+    """Over the whole labelled set: every `urgent` question gets the notice and no other question does."""
+    import json
+
+    from qa.notices import load_notices
+    from tests.support import ROOT
+
+    notices = load_notices(ROOT / "corpus" / "notices.json")
+    wrong = []
+    for line in (ROOT / "eval" / "guide_questions.jsonl").read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        if bool(notices.urgent_notice(item["query"])) != (item["kind"] == "urgent"):
+            wrong.append((item["kind"], item["query"]))
+    assert not wrong
