@@ -26,12 +26,14 @@ from qa.index import (
     LEXICAL,
     MANIFEST,
     PASSAGES,
+    PLAIN_VECTORS,
     UNIT_ROWS,
     UNIT_VECTORS,
     VECTORS,
     VOCABULARY,
     embedding_input,
     pipeline_settings,
+    plain_typography,
 )
 from qa.lexical import LexicalIndex
 from qa.splitter import Passage, SplitOptions, split_document, sub_units
@@ -70,13 +72,19 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
     work = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=builds))
     try:
         texts = [embedding_input(by_id[p.doc_id], p) for p in passages]
-        unit_texts, unit_rows = [], []
+        plain_texts = [plain_typography(p.text) for p in passages]
+        unit_texts, plain_unit_texts, unit_rows = [], [], []
         for row, passage in enumerate(passages if options.sub_units else []):
             for unit in sub_units(passage.text):
                 unit_texts.append(embedding_input(by_id[passage.doc_id], passage, unit))
+                plain_unit_texts.append(plain_typography(unit))
                 unit_rows.append(row)
-        vectors = encoder.encode(texts + unit_texts, batch_size=batch_size, progress=progress)
-        for name, block in ((VECTORS, vectors[:len(texts)]), (UNIT_VECTORS, vectors[len(texts):])):
+        # Context (title, section path) helps ranking; the text alone measures how well an answer matches.
+        vectors = encoder.encode(texts + unit_texts + plain_texts + plain_unit_texts, batch_size=batch_size,
+                                 progress=progress)
+        contextual = len(texts) + len(unit_texts)
+        for name, block in ((VECTORS, vectors[:len(texts)]), (UNIT_VECTORS, vectors[len(texts):contextual]),
+                            (PLAIN_VECTORS, vectors[contextual:])):
             flat = faiss.IndexFlatIP(encoder.dim)
             flat.add(np.ascontiguousarray(block))
             faiss.write_index(flat, str(work / name))

@@ -204,7 +204,7 @@ def per_query_rr(qrels, ranking) -> dict[str, float]:
 
 
 def gold_metrics(queries: list[LabelledQuery], results: list[QueryResult]) -> dict:
-    """hit@1, hit@3 and MRR@10 on in-scope queries, plus the abstention rates."""
+    """hit@1, hit@3 and MRR@10 on in-scope queries, plus the abstention rates and the confidence's AUC."""
     in_scope = [(q, r) for q, r in zip(queries, results) if not q.out_of_scope]
     out_scope = [(q, r) for q, r in zip(queries, results) if q.out_of_scope]
     ranks = [hit_rank(r, q.gold) for q, r in in_scope]
@@ -228,34 +228,53 @@ def gold_metrics(queries: list[LabelledQuery], results: list[QueryResult]) -> di
     metrics["wrong_answer_rate"] = wrong / answered_total if answered_total else 0.0
     if out_scope:
         metrics["oos_abstention"] = sum(1 for _, r in out_scope if not r.answered) / len(out_scope)
+    if in_scope and out_scope:
+        # Threshold-free: the chance that an in-scope question gets more confidence than an out-of-scope one.
+        from sklearn.metrics import roc_auc_score
+
+        metrics["confidence_auc"] = float(roc_auc_score([1] * len(in_scope) + [0] * len(out_scope),
+                                                        [r.confidence for _, r in in_scope + out_scope]))
     return metrics
+
+
+def rates_at(queries: list[LabelledQuery], results: list[QueryResult], threshold: float) -> dict:
+    """Coverage, wrong-answer rate and out-of-scope abstention if the service abstained below ``threshold``."""
+    in_scope = answered = wrong = covered = oos = oos_abstained = 0
+    for item, result in zip(queries, results):
+        answers = result.confidence >= threshold
+        answered += answers
+        if item.out_of_scope:
+            oos += 1
+            oos_abstained += not answers
+            wrong += answers
+        else:
+            in_scope += 1
+            covered += answers
+            wrong += answers and hit_rank(result, item.gold) != 1
+    return {
+        "threshold": threshold,
+        "coverage": covered / in_scope if in_scope else 0.0,
+        "wrong_answer_rate": wrong / answered if answered else 0.0,
+        "oos_abstention": oos_abstained / oos if oos else 0.0,
+    }
 
 
 def tradeoff_curve(queries: list[LabelledQuery], results: list[QueryResult]) -> list[dict]:
     """Coverage against wrong-answer rate for every candidate abstention threshold."""
     thresholds = sorted({round(r.confidence, 4) for r in results} | {0.0})
-    curve = []
-    for threshold in thresholds:
-        in_scope = answered = wrong = oos = oos_abstained = 0
-        for item, result in zip(queries, results):
-            answers = result.confidence >= threshold
-            if item.out_of_scope:
-                oos += 1
-                oos_abstained += not answers
-                wrong += answers
-                answered += answers
-            else:
-                in_scope += 1
-                answered += answers
-                wrong += answers and hit_rank(result, item.gold) != 1
-        covered = sum(1 for q, r in zip(queries, results) if not q.out_of_scope and r.confidence >= threshold)
-        curve.append({
-            "threshold": threshold,
-            "coverage": covered / in_scope if in_scope else 0.0,
-            "wrong_answer_rate": wrong / answered if answered else 0.0,
-            "oos_abstention": oos_abstained / oos if oos else 0.0,
-        })
-    return curve
+    return [rates_at(queries, results, threshold) for threshold in thresholds]
+
+
+def two_fold_check(queries: list[LabelledQuery], results: list[QueryResult]) -> list[dict]:
+    """Score the odd-numbered questions at the threshold calibrated on the even-numbered ones, then the other
+    way round: how well a threshold chosen on labelled questions carries over to questions it never saw."""
+    folds = []
+    for held_out in (0, 1):
+        calibrate = [i for i in range(len(queries)) if i % 2 != held_out]
+        score = [i for i in range(len(queries)) if i % 2 == held_out]
+        chosen = choose_threshold(tradeoff_curve([queries[i] for i in calibrate], [results[i] for i in calibrate]))
+        folds.append(rates_at([queries[i] for i in score], [results[i] for i in score], chosen["threshold"]))
+    return folds
 
 
 def choose_threshold(curve: list[dict]) -> dict:

@@ -143,6 +143,12 @@ def _calibrate(evaluation: _Evaluation, settings: dict, args, metrics: dict) -> 
     target.write_text(json.dumps(updated.__dict__, indent=2) + "\n", encoding="utf-8")
     print(f"saved abstain_below={chosen['threshold']} to {target}", file=sys.stderr)
     metrics["calibrated_threshold"] = chosen["threshold"]
+    for name, fold in zip(("odd", "even"), ev.two_fold_check(evaluation.queries, evaluation.results)):
+        print(f"held out: the {name}-numbered questions, scored at the threshold calibrated on the others "
+              f"({fold['threshold']:.4f}): coverage {fold['coverage']:.3f}, out-of-scope abstention "
+              f"{fold['oos_abstention']:.3f}", file=sys.stderr)
+        metrics[f"heldout_{name}_coverage"] = fold["coverage"]
+        metrics[f"heldout_{name}_oos_abstention"] = fold["oos_abstention"]
 
 
 def _compare(first: _Evaluation, second: _Evaluation) -> dict:

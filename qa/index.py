@@ -22,6 +22,7 @@ MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 UNIT_VECTORS = "units.faiss"
 UNIT_ROWS = "unit_rows.npy"
+PLAIN_VECTORS = "plain.faiss"  # passages, then units, embedded without context
 VOCABULARY = "vocabulary.json"
 PASSAGES = "passages.jsonl"
 DOCUMENTS = "documents.jsonl"
@@ -50,6 +51,7 @@ def pipeline_settings() -> dict:
         "splitter_version": SPLITTER_VERSION,
         "embedding_input": "title+section+text, plain typography",
         "sub_units": "sentences+list-items",
+        "confidence_vectors": "passages and units without context",
         "lexical": LexicalIndex.SETTINGS,
     }
 
@@ -63,6 +65,7 @@ class LoadedIndex:
     vectors: object  # faiss.Index over whole passages
     unit_vectors: object  # faiss.Index over sentences and list items
     unit_rows: np.ndarray  # passage row of each unit vector
+    plain_vectors: object  # faiss.Index over the passages' and units' own text (no title or section)
     vocabulary: Vocabulary
     passages: list[Passage]
     documents: dict[str, Document]
@@ -155,6 +158,7 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
         vectors = faiss.read_index(str(path / VECTORS))
         unit_vectors = faiss.read_index(str(path / UNIT_VECTORS))
         unit_rows = np.load(path / UNIT_ROWS, allow_pickle=False)
+        plain_vectors = faiss.read_index(str(path / PLAIN_VECTORS))
         vocabulary = Vocabulary.load(path / VOCABULARY)
         passages = [Passage.from_record(r) for r in _read_jsonl(path / PASSAGES)]
         documents = {r["id"]: Document(id=r["id"], text=r["text"], title=r["title"], publisher=r["publisher"],
@@ -168,6 +172,7 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
     expected = manifest.get("passages")
     consistent = (vectors.ntotal == len(passages) == expected == lexical.size and vectors.d == manifest.get("dim")
                   and unit_vectors.ntotal == len(unit_rows) and unit_vectors.d == vectors.d
+                  and plain_vectors.ntotal == vectors.ntotal + unit_vectors.ntotal and plain_vectors.d == vectors.d
                   and (len(unit_rows) == 0 or 0 <= int(unit_rows.min()) <= int(unit_rows.max()) < len(passages)))
     if not consistent:
         raise IndexLoadError(f"index in {index_dir} is inconsistent ({vectors.ntotal} vectors, {len(passages)} "
@@ -178,8 +183,9 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
             raise IndexLoadError(f"index in {index_dir} is corrupt: passage {passage.id} is not a slice of its "
                                  f"document; rebuild with `{hint}`")
     return LoadedIndex(path=path, manifest=manifest, vectors=vectors, unit_vectors=unit_vectors,
-                       unit_rows=unit_rows, vocabulary=vocabulary, passages=passages, documents=documents,
-                       lexical=lexical, position={p.id: row for row, p in enumerate(passages)})
+                       unit_rows=unit_rows, plain_vectors=plain_vectors, vocabulary=vocabulary,
+                       passages=passages, documents=documents, lexical=lexical,
+                       position={p.id: row for row, p in enumerate(passages)})
 
 
 def _read_jsonl(path: Path) -> list[dict]:

@@ -68,17 +68,23 @@ class LexicalIndex:
         matrix = self._retriever.scores
         return matrix["indices"][matrix["indptr"][column]:matrix["indptr"][column + 1]]
 
-    def coverage(self, query_tokens: list[str], row: int) -> float:
+    def coverage(self, query_terms: list[list[str]], row: int) -> float:
         """IDF-weighted share of the query's terms that passage ``row`` contains (0 to 1).
 
-        A term the corpus never uses weighs as much as the rarest corpus term: the passage cannot cover it.
+        Each term is a group of stemmed tokens: one question word, or the clinical words a lay phrase
+        expands to. A group weighs its tokens' mean IDF, however many there are, and counts as covered in
+        proportion to the IDF of its tokens found in the passage. A token the corpus never uses weighs as
+        much as the rarest corpus token: the passage cannot cover it.
         """
         total = covered = 0.0
-        for token in set(query_tokens):
-            rows = self.postings(token)
-            weight = float(np.log1p(self.size / max(len(rows), 1)))
-            total += weight
-            covered += weight if len(rows) and row in rows else 0.0
+        for group in query_terms:
+            postings = [self.postings(token) for token in dict.fromkeys(group)]
+            if not postings:
+                continue
+            weights = [float(np.log1p(self.size / max(len(rows), 1))) for rows in postings]
+            found = sum(w for w, rows in zip(weights, postings) if len(rows) and row in rows)
+            total += sum(weights) / len(weights)
+            covered += found / len(weights)
         return covered / total if total else 0.0
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:

@@ -75,6 +75,9 @@ class Searcher:
         self.notices = notices or Notices()
         self._passage_vectors = stored_vectors(index.vectors)
         self._unit_vectors = stored_vectors(index.unit_vectors)
+        plain = stored_vectors(index.plain_vectors)
+        self._plain_passage_vectors = plain[:len(index.passages)]
+        self._plain_unit_vectors = plain[len(index.passages):]
         # unit_rows is sorted by passage row, so each passage's units are one contiguous slice.
         rows, starts, counts = np.unique(index.unit_rows, return_index=True, return_counts=True)
         self._units_of = {int(r): slice(int(s), int(s + c)) for r, s, c in zip(rows, starts, counts)}
@@ -116,8 +119,8 @@ class Searcher:
         lexical = self.index.lexical.scores(query_tokens)
         rows, fused = self._fuse(vector, dense_rows, lexical)
         penalty = self._foreign_penalty(analysed)
-        coverage_tokens = self._coverage_tokens(analysed)
-        confidence = self._confidence(rows[0], vector, coverage_tokens, penalty) if rows else 0.0
+        coverage_terms = self._coverage_terms(analysed)
+        confidence = self._confidence(rows[0], vector, coverage_terms, penalty) if rows else 0.0
         notice = self.notices.urgent_notice(analysed.raw)
         if analysed.phrases:
             allowed = self._rows_with_phrases(analysed.phrases)
@@ -140,7 +143,7 @@ class Searcher:
                 break
             # Below the best passage, each passage must be a confident match on its own to be shown.
             sure = answered and (position == 0 or analysed.phrases
-                                 or self._confidence(row, vector, coverage_tokens, penalty) >= threshold)
+                                 or self._confidence(row, vector, coverage_terms, penalty) >= threshold)
             if not sure and not include_low_confidence:
                 continue
             hits.append(Hit(self.index.passages[row], round(float(score), 4),
@@ -156,6 +159,16 @@ class Searcher:
             if units is not None:
                 scores[i] = max(scores[i], float((self._unit_vectors[units] @ vector).max()))
         return scores
+
+    def answer_similarity(self, row: int, vector: np.ndarray) -> float:
+        """How closely passage ``row`` itself matches: the best cosine of the passage or any of its units,
+        with or without their title and section context. Context helps ranking, but on a short sentence it
+        can halve the similarity of a plain match."""
+        plain = [float(self._plain_passage_vectors[row] @ vector)]
+        units = self._units_of.get(row)
+        if units is not None:
+            plain.append(float((self._plain_unit_vectors[units] @ vector).max()))
+        return max(float(self.dense_similarity(np.array([row]), vector)[0]), *plain)
 
     def _fuse(self, vector, dense_rows: set[int], lexical: np.ndarray) -> tuple[list[int], list[float]]:
         """Candidate rows best first and their fused scores."""
@@ -189,17 +202,18 @@ class Searcher:
         return self.settings.foreign_term_penalty if foreign else 0.0
 
     @staticmethod
-    def _coverage_tokens(analysed: AnalysedQuery) -> list[str]:
-        """The question's content terms, with lay words and misspellings replaced by the corpus words they map to."""
+    def _coverage_terms(analysed: AnalysedQuery) -> list[list[str]]:
+        """The question's content terms as token groups: each own word, and each lay phrase or misspelling
+        as the corpus words it maps to (one concept, however many words its expansion has)."""
         own = [w for w in normalise_words(" ".join([analysed.free_text, *analysed.phrases]))
                if w not in analysed.explained and w not in STOPWORDS]
-        return tokenize([" ".join([*own, *analysed.expansions])])[0]
+        return [group for group in tokenize([*own, *analysed.expansions]) if group]
 
-    def _confidence(self, row: int, vector: np.ndarray, coverage_tokens: list[str], penalty: float) -> float:
-        """How sure it is that passage ``row`` answers: its dense similarity, raised by how much of the
+    def _confidence(self, row: int, vector: np.ndarray, coverage_terms: list[list[str]], penalty: float) -> float:
+        """How sure it is that passage ``row`` answers: its answer similarity, raised by how much of the
         question's terms it contains, minus the foreign-term penalty."""
-        similarity = float(self.dense_similarity(np.array([row]), vector)[0])
-        coverage = self.index.lexical.coverage(coverage_tokens, row)
+        similarity = self.answer_similarity(row, vector)
+        coverage = self.index.lexical.coverage(coverage_terms, row)
         return similarity + self.settings.coverage_weight * coverage - penalty
 
     def _plain_texts(self) -> list[str]:

@@ -65,6 +65,15 @@ def test_gold_metrics_and_abstention_rates():
     assert metrics["wrong_answer_rate"] == pytest.approx(2 / 3)  # q2 and q5 of three answered
 
 
+def test_confidence_auc_is_the_chance_in_scope_outranks_out_of_scope():
+    queries = [ev.LabelledQuery("1", "x", ["a"]), ev.LabelledQuery("2", "y", ["a"]),
+               ev.LabelledQuery("3", "z", [], out_of_scope=True), ev.LabelledQuery("4", "w", [], out_of_scope=True)]
+    confidences = [0.9, 0.4, 0.5, 0.1]  # of the four in/out pairs, only 0.4 < 0.5 is misordered
+    results = [_result(q.qid, [("p", "d", "a")], confidence=c) for q, c in zip(queries, confidences)]
+    assert ev.gold_metrics(queries, results)["confidence_auc"] == pytest.approx(3 / 4)
+    assert "confidence_auc" not in ev.gold_metrics(queries[:2], results[:2])
+
+
 def test_tradeoff_curve_and_threshold_choice():
     queries = [ev.LabelledQuery("1", "x", ["a"]), ev.LabelledQuery("2", "y", [], out_of_scope=True)]
     results = [_result("1", [("p", "d", "a")], confidence=0.7), _result("2", [("p", "d", "b")], confidence=0.3)]
@@ -138,3 +147,17 @@ def test_eval_rate_is_reported(fake_index, tmp_path):
     completed = run_qa("eval", "--index", str(fake_index), "--queries", str(queries), "--quiet", QA_MODEL="hash:256")
     assert completed.returncode == 0, completed.stderr
     assert "300 queries in" in completed.stderr and "queries/s" in completed.stderr
+
+
+def test_two_fold_check_scores_each_half_at_the_other_halfs_threshold():
+    confidences = [0.9, 0.7, 0.2, 0.3, 0.6, 0.8, 0.5, 0.1]
+    out_of_scope = [False, False, True, True, False, False, True, True]
+    queries = [ev.LabelledQuery(str(i), "q", [] if oos else ["a"], out_of_scope=oos)
+               for i, oos in enumerate(out_of_scope)]
+    results = [_result(str(i), [("p", "d", "a")], confidence=c) for i, c in enumerate(confidences)]
+    odd, even = ev.two_fold_check(queries, results)
+    # The even-numbered questions (0.7, 0.3, 0.8, 0.1) choose 0.7, which refuses the odd half's 0.6.
+    assert odd["threshold"] == pytest.approx(0.7)
+    assert odd["coverage"] == pytest.approx(0.5) and odd["oos_abstention"] == 1.0
+    assert even["threshold"] == pytest.approx(0.6)
+    assert even["coverage"] == 1.0 and even["oos_abstention"] == 1.0

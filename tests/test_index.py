@@ -32,6 +32,7 @@ CURRENT_LINK = "current"
 BUILDS_DIR = "builds"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
+PLAIN_VECTORS = "plain.faiss"
 PASSAGES = "passages.jsonl"
 DOCUMENTS = "documents.jsonl"
 LEXICAL = "bm25"
@@ -230,6 +231,7 @@ CORRUPTIONS = {
     "vectors-truncated": lambda live: _truncate(live / VECTORS),
     "vectors-empty": lambda live: (live / VECTORS).write_bytes(b""),
     "vectors-missing": lambda live: (live / VECTORS).unlink(),
+    "plain-vectors-wrong-count": lambda live: shutil.copyfile(live / VECTORS, live / PLAIN_VECTORS),
     "passages-missing": lambda live: (live / PASSAGES).unlink(),
     "passages-truncated": lambda live: _truncate(live / PASSAGES, 0.7),
     "passages-not-a-slice": lambda live: (live / PASSAGES).write_text(

@@ -56,6 +56,23 @@ def test_out_of_scope_questions_abstain_with_the_fixed_message(real_client, ques
     assert body["message"] == real_client.application.extensions["searcher"].notices.no_answer
 
 
+def test_a_short_answer_is_judged_on_its_own_words(real_client):
+    """The title and section path help ranking but dilute a one-sentence passage (cosine 0.19 against 0.41
+    for the first question): confidence must also weigh the passage's text alone."""
+    import numpy as np
+
+    from qa.index import plain_typography
+
+    question, expected = "is there a study or trial she could be in", "offered as part of a clinical trial"
+    searcher = real_client.application.extensions["searcher"]
+    row = next(i for i, p in enumerate(searcher.index.passages) if expected in p.text and len(p.text) < 100)
+    vector = searcher.encoder.encode([plain_typography(searcher.analyse(question).retrieval_text)])[0]
+    contextual = float(searcher.dense_similarity(np.array([row]), vector)[0])
+    assert searcher.answer_similarity(row, vector) > contextual + 0.1
+    body = _search(real_client, question, k=1)
+    assert body["answered"] and expected in body["results"][0]["text"]
+
+
 def test_low_confidence_passages_only_on_request_and_marked(real_client):
     question = "what's the weather tomorrow"
     body = _search(real_client, question, include_low_confidence="true")
