@@ -129,6 +129,17 @@ def test_stored_vectors_are_the_encoded_passages(built, encoder):
     np.testing.assert_allclose(stored, expected, atol=1e-6)
 
 
+def test_plain_vectors_are_the_passages_then_units_without_context(built, encoder):
+    from qa.index import plain_typography
+    from qa.splitter import sub_units
+
+    loaded = load_index(built[0])
+    texts = [p.text for p in loaded.passages] + [u for p in loaded.passages for u in sub_units(p.text)]
+    assert loaded.plain_vectors.ntotal == len(texts) == loaded.vectors.ntotal + loaded.unit_vectors.ntotal
+    stored = loaded.plain_vectors.reconstruct_n(0, loaded.plain_vectors.ntotal)
+    np.testing.assert_allclose(stored, encoder.encode([plain_typography(t) for t in texts]), atol=1e-6)
+
+
 @pytest.mark.parametrize("k", [1, 3, 5, 10, 1000])
 def test_faiss_top_k_equals_brute_force(built, encoder, k):
     loaded = load_index(built[0])
