@@ -207,7 +207,8 @@ class Searcher:
         as the corpus words it maps to (one concept, however many words its expansion has)."""
         own = [w for w in normalise_words(" ".join([analysed.free_text, *analysed.phrases]))
                if w not in analysed.explained and w not in STOPWORDS]
-        return [group for group in tokenize([*own, *analysed.expansions]) if group]
+        groups = dict.fromkeys(tuple(group) for group in tokenize([*own, *analysed.expansions]) if group)
+        return [list(group) for group in groups]  # a word asked twice is still one term
 
     def _confidence(self, row: int, vector: np.ndarray, coverage_terms: list[list[str]], penalty: float) -> float:
         """How sure it is that passage ``row`` answers: its answer similarity, raised by how much of the
