@@ -16,6 +16,7 @@ import numpy as np
 
 from qa import __version__
 from qa.corpus import Corpus, Document, load_corpus
+from qa.embed_cache import EMBED_SCHEME, KEYS_FILE, Embedded, EmbeddingCache, cache_key
 from qa.embedding import Encoder, canonical_model_name
 from qa.errors import CorpusError
 from qa.index import (
@@ -28,18 +29,18 @@ from qa.index import (
     PASSAGES,
     PLAIN_VECTORS,
     UNIT_ROWS,
+    UNIT_SPANS,
     UNIT_VECTORS,
     VECTORS,
     VOCABULARY,
     embedding_input,
+    lexical_input,
     pipeline_settings,
-    plain_typography,
+    stored_vectors,
 )
 from qa.lexical import LexicalIndex
-from qa.splitter import Passage, SplitOptions, split_document, sub_units
+from qa.splitter import Passage, SplitOptions, split_document, sub_unit_spans
 from qa.vocabulary import Vocabulary
-
-_LIBRARIES = ("faiss-cpu", "numpy", "sentence-transformers", "torch", "transformers", "bm25s", "PyStemmer")
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class BuildOptions:
     """Build parameters, recorded in the manifest; they never make an index stale."""
 
     split: SplitOptions = SplitOptions()
-    sub_units: bool = True  # also embed each sentence and list item (about 5x the vectors of passages alone)
+    sub_units: bool = True  # also keep a vector for each sentence and list item (pooled: no extra encoding)
 
 
 DEFAULT_BUILD = BuildOptions()
@@ -56,7 +57,7 @@ _LIBRARIES = ("faiss-cpu", "numpy", "sentence-transformers", "torch", "transform
 
 
 def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder,
-                options: BuildOptions = DEFAULT_BUILD, progress: bool = False, batch_size: int = 64) -> dict:
+                options: BuildOptions = DEFAULT_BUILD, progress: bool = False, batch_size: int = 32) -> dict:
     """Split, embed and index a corpus; the new index goes live only once it is complete."""
     import faiss
 
@@ -71,39 +72,34 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
     _prune(builds, keep=None)
     work = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=builds))
     try:
-        texts = [embedding_input(by_id[p.doc_id], p) for p in passages]
-        plain_texts = [plain_typography(p.text) for p in passages]
-        unit_texts, plain_unit_texts, unit_rows = [], [], []
-        for row, passage in enumerate(passages if options.sub_units else []):
-            for unit in sub_units(passage.text):
-                unit_texts.append(embedding_input(by_id[passage.doc_id], passage, unit))
-                plain_unit_texts.append(plain_typography(unit))
-                unit_rows.append(row)
-        # Context (title, section path) helps ranking; the text alone measures how well an answer matches.
-        vectors = encoder.encode(texts + unit_texts + plain_texts + plain_unit_texts, batch_size=batch_size,
-                                 progress=progress)
-        contextual = len(texts) + len(unit_texts)
-        for name, block in ((VECTORS, vectors[:len(texts)]), (UNIT_VECTORS, vectors[len(texts):contextual]),
-                            (PLAIN_VECTORS, vectors[contextual:])):
-            flat = faiss.IndexFlatIP(encoder.dim)
+        embedded, reused = _embed(passages, by_id, encoder, _previous_cache(index_dir, encoder.name), options,
+                                  progress, batch_size)
+        dim = int(embedded.context.shape[1])
+        for name, block in ((VECTORS, embedded.context), (UNIT_VECTORS, embedded.units),
+                            (PLAIN_VECTORS, embedded.plain)):
+            flat = faiss.IndexFlatIP(dim)
             flat.add(np.ascontiguousarray(block))
             faiss.write_index(flat, str(work / name))
-        np.save(work / UNIT_ROWS, np.asarray(unit_rows, dtype=np.int64))
+        np.save(work / UNIT_SPANS, embedded.unit_spans)
+        (work / KEYS_FILE).write_text(json.dumps(embedded.keys), encoding="utf-8")
+        np.save(work / UNIT_ROWS, embedded.unit_rows)
         # Every word of every document (headings and lead-ins included): what the corpus talks about.
         Vocabulary.from_texts(f"{d.title}\n{d.text}" for d in corpus.documents).save(work / VOCABULARY)
-        LexicalIndex.build([f"{' '.join(p.section)}\n{p.text}" for p in passages]).save(work / LEXICAL)
+        # BM25 sees what the model sees: a passage rarely repeats its document's title, which names its topic.
+        LexicalIndex.build([lexical_input(by_id[p.doc_id], p) for p in passages]).save(work / LEXICAL)
         _write_jsonl(work / PASSAGES, (p.to_record() for p in passages))
         _write_jsonl(work / DOCUMENTS, (d.to_record() for d in corpus.documents))
         manifest = {
             "format": FORMAT_VERSION,
             "model": canonical_model_name(encoder.name),
-            "dim": encoder.dim,
+            "dim": dim,
             "corpus": {"path": str(Path(corpus_path).resolve()), "hash": corpus.content_hash,
                        "documents": len(corpus)},
             "passages": len(passages),
             "pipeline": pipeline_settings(),
             "build": {"target_chars": options.split.target_chars, "max_chars": options.split.max_chars,
                       "sub_units": options.sub_units},
+            "embedding": {"scheme": EMBED_SCHEME, "embedded": len(passages) - reused, "reused": reused},
             "versions": _versions(),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "build_seconds": round(time.time() - started, 3),
@@ -119,6 +115,63 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
         raise
     _prune(builds, keep=final)
     return manifest
+
+
+@dataclass
+class _Vectors:
+    keys: list[str]
+    context: np.ndarray  # (passages, dim): title, section path and text
+    plain: np.ndarray  # (passages, dim): the passage's own tokens only
+    units: np.ndarray  # (units, dim): each sentence and list item
+    unit_rows: np.ndarray  # passage row of each unit, ascending
+    unit_spans: np.ndarray  # (units, 2): character span of each unit within its passage's text
+
+
+def _embed(passages: list[Passage], by_id: dict[str, Document], encoder: Encoder, cache: EmbeddingCache,
+           options: BuildOptions, progress: bool, batch_size: int) -> tuple[_Vectors, int]:
+    """Every passage's vectors from one forward pass of the model over its text with context (late chunking):
+    the whole input, the passage's own tokens and each sentence and list item are pooled from the same token
+    vectors. Passages already in ``cache`` are not embedded again. Returns the vectors and the reuse count."""
+    inputs = [embedding_input(by_id[p.doc_id], p) for p in passages]
+    unit_spans = [sub_unit_spans(p.text) if options.sub_units else [] for p in passages]
+    spans = []
+    for text, passage, units in zip(inputs, passages, unit_spans):
+        offset = len(text) - len(passage.text)  # the passage follows its context; typography keeps lengths
+        spans.append([(offset, len(text))] + [(offset + start, offset + end) for start, end in units])
+    keys = [cache_key(encoder.name, text, span) for text, span in zip(inputs, spans)]
+    found = {key: hit for key in keys if (hit := cache.get(key)) is not None}
+    todo = list(dict.fromkeys(key for key in keys if key not in found))
+    if todo:
+        first = {key: i for i, key in reversed(list(enumerate(keys)))}
+        vectors, span_vectors = encoder.encode_spans([inputs[first[k]] for k in todo], [spans[first[k]] for k in todo],
+                                                     batch_size=batch_size, progress=progress)
+        for key, vector, pooled in zip(todo, vectors, span_vectors):
+            found[key] = Embedded(vector, pooled[0], pooled[1:])
+    rows = [found[key] for key in keys]
+    dim = rows[0].context.shape[0]
+    unit_blocks = [row.units.reshape(-1, dim) for row in rows]
+    return _Vectors(
+        keys=keys,
+        context=np.stack([row.context for row in rows]).astype(np.float32),
+        plain=np.stack([row.plain for row in rows]).astype(np.float32),
+        units=(np.concatenate(unit_blocks) if unit_blocks else np.zeros((0, dim))).astype(np.float32),
+        unit_rows=np.repeat(np.arange(len(rows), dtype=np.int64), [len(b) for b in unit_blocks]),
+        unit_spans=np.asarray([span for units in unit_spans for span in units], dtype=np.int32).reshape(-1, 2),
+    ), sum(1 for key in keys if key not in todo)
+
+
+def _previous_cache(index_dir: Path, model: str) -> EmbeddingCache:
+    """The live build's vectors, reusable when they were made by the same model and scheme."""
+    import faiss
+
+    live = index_dir / CURRENT_LINK
+    names = {"context": VECTORS, "plain": PLAIN_VECTORS, "units": UNIT_VECTORS}
+
+    def read(kind: str) -> np.ndarray:
+        flat = faiss.read_index(str(live / names[kind]))
+        return stored_vectors(flat).copy()  # copied while ``flat`` still owns the memory
+
+    return EmbeddingCache.from_build(live, model, read) if live.is_dir() else EmbeddingCache()
 
 
 def _split(corpus: Corpus, options: SplitOptions) -> tuple[list[Passage], dict[str, Document]]:

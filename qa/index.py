@@ -15,14 +15,15 @@ from qa.lexical import LexicalIndex
 from qa.splitter import SPLITTER_VERSION, Passage
 from qa.vocabulary import Vocabulary
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT_LINK = "current"
 BUILDS_DIR = "builds"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 UNIT_VECTORS = "units.faiss"
 UNIT_ROWS = "unit_rows.npy"
-PLAIN_VECTORS = "plain.faiss"  # passages, then units, embedded without context
+UNIT_SPANS = "unit_spans.npy"  # (start, end) of each unit within its passage's text
+PLAIN_VECTORS = "plain.faiss"  # each passage's own tokens, pooled without its title and section path
 VOCABULARY = "vocabulary.json"
 PASSAGES = "passages.jsonl"
 DOCUMENTS = "documents.jsonl"
@@ -33,6 +34,11 @@ def embedding_input(document: Document, passage: Passage, text: str | None = Non
     """What the model sees: the document title and section path as context, then the passage (or a part)."""
     context = " › ".join([document.title, *passage.section])
     return plain_typography(f"{context}\n{passage.text if text is None else text}")
+
+
+def lexical_input(document: Document, passage: Passage) -> str:
+    """What BM25 indexes: the document title, the section path and the passage."""
+    return "\n".join([document.title, *passage.section, passage.text])
 
 
 _TYPOGRAPHY = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-",
@@ -50,9 +56,9 @@ def pipeline_settings() -> dict:
     return {
         "splitter_version": SPLITTER_VERSION,
         "embedding_input": "title+section+text, plain typography",
-        "sub_units": "sentences+list-items",
-        "confidence_vectors": "passages and units without context",
-        "lexical": LexicalIndex.SETTINGS,
+        "sub_units": "sentences+list-items, late chunking",
+        "confidence_vectors": "passage tokens pooled without context",
+        "lexical": {**LexicalIndex.SETTINGS, "fields": "title+section+text"},
     }
 
 
@@ -65,7 +71,8 @@ class LoadedIndex:
     vectors: object  # faiss.Index over whole passages
     unit_vectors: object  # faiss.Index over sentences and list items
     unit_rows: np.ndarray  # passage row of each unit vector
-    plain_vectors: object  # faiss.Index over the passages' and units' own text (no title or section)
+    unit_spans: np.ndarray  # (units, 2) character span of each unit within its passage's text
+    plain_vectors: object  # faiss.Index over the passages' own tokens (no title or section)
     vocabulary: Vocabulary
     passages: list[Passage]
     documents: dict[str, Document]
@@ -158,6 +165,7 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
         vectors = faiss.read_index(str(path / VECTORS))
         unit_vectors = faiss.read_index(str(path / UNIT_VECTORS))
         unit_rows = np.load(path / UNIT_ROWS, allow_pickle=False)
+        unit_spans = np.load(path / UNIT_SPANS, allow_pickle=False)
         plain_vectors = faiss.read_index(str(path / PLAIN_VECTORS))
         vocabulary = Vocabulary.load(path / VOCABULARY)
         passages = [Passage.from_record(r) for r in _read_jsonl(path / PASSAGES)]
@@ -171,9 +179,11 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
                              f"rebuild with `{hint}`") from None
     expected = manifest.get("passages")
     consistent = (vectors.ntotal == len(passages) == expected == lexical.size and vectors.d == manifest.get("dim")
-                  and unit_vectors.ntotal == len(unit_rows) and unit_vectors.d == vectors.d
-                  and plain_vectors.ntotal == vectors.ntotal + unit_vectors.ntotal and plain_vectors.d == vectors.d
-                  and (len(unit_rows) == 0 or 0 <= int(unit_rows.min()) <= int(unit_rows.max()) < len(passages)))
+                  and unit_vectors.ntotal == len(unit_rows) == len(unit_spans) and unit_vectors.d == vectors.d
+                  and plain_vectors.ntotal == vectors.ntotal and plain_vectors.d == vectors.d
+                  and unit_spans.ndim == 2 and unit_spans.shape[1] == 2
+                  and (len(unit_rows) == 0 or 0 <= int(unit_rows.min()) <= int(unit_rows.max()) < len(passages))
+                  and bool(np.all(np.diff(unit_rows) >= 0)))
     if not consistent:
         raise IndexLoadError(f"index in {index_dir} is inconsistent ({vectors.ntotal} vectors, {len(passages)} "
                              f"passages, manifest says {expected}); rebuild with `{hint}`")
@@ -182,8 +192,14 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
         if document is None or document.text[passage.start:passage.end] != passage.text:
             raise IndexLoadError(f"index in {index_dir} is corrupt: passage {passage.id} is not a slice of its "
                                  f"document; rebuild with `{hint}`")
+    if len(unit_rows):
+        lengths = np.array([len(p.text) for p in passages])[unit_rows]
+        if not (np.all(unit_spans[:, 0] >= 0) and np.all(unit_spans[:, 0] < unit_spans[:, 1])
+                and np.all(unit_spans[:, 1] <= lengths)):
+            raise IndexLoadError(f"index in {index_dir} is corrupt: a sentence span lies outside its passage; "
+                                 f"rebuild with `{hint}`")
     return LoadedIndex(path=path, manifest=manifest, vectors=vectors, unit_vectors=unit_vectors,
-                       unit_rows=unit_rows, plain_vectors=plain_vectors, vocabulary=vocabulary,
+                       unit_rows=unit_rows, unit_spans=unit_spans, plain_vectors=plain_vectors, vocabulary=vocabulary,
                        passages=passages, documents=documents, lexical=lexical,
                        position={p.id: row for row, p in enumerate(passages)})
 

@@ -68,6 +68,20 @@ class LexicalIndex:
         matrix = self._retriever.scores
         return matrix["indices"][matrix["indptr"][column]:matrix["indptr"][column + 1]]
 
+    def coverage_many(self, query_terms: list[list[str]], rows: np.ndarray) -> np.ndarray:
+        """``coverage`` of each passage in ``rows`` at once."""
+        total = np.zeros(1)
+        covered = np.zeros(len(rows))
+        for group in query_terms:
+            postings = [self.postings(token) for token in dict.fromkeys(group)]
+            if not postings:
+                continue
+            weights = [float(np.log1p(self.size / max(len(found), 1))) for found in postings]
+            total += sum(weights) / len(weights)
+            for weight, found in zip(weights, postings):
+                covered += weight * np.isin(rows, found) / len(weights)
+        return covered / total[0] if total[0] else covered
+
     def coverage(self, query_terms: list[list[str]], row: int) -> float:
         """IDF-weighted share of the query's terms that passage ``row`` contains (0 to 1).
 

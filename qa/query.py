@@ -117,6 +117,15 @@ def analyse(query: str, lay_terms: TermList) -> AnalysedQuery:
     return AnalysedQuery(query, free_text, phrases, list(dict.fromkeys(expansions)), explained)
 
 
+def analyse_with_spelling(query: str, lay_terms: TermList, vocabulary) -> AnalysedQuery:
+    """``analyse``, plus corrections of misspelt words toward ``vocabulary`` (a ``qa.vocabulary.Vocabulary``)."""
+    analysed = analyse(query, lay_terms)
+    corrections = {w: c for w in analysed.content_words if (c := vocabulary.correction(w))}
+    analysed.expansions = list(dict.fromkeys([*analysed.expansions, *corrections.values()]))
+    analysed.explained |= set(corrections)  # a corrected word stands for its correction
+    return analysed
+
+
 def phrase_spans(text: str, phrase: str) -> list[tuple[int, int]]:
     """Where ``phrase`` occurs in ``text`` as whole words, ignoring case and punctuation."""
     text_words = words(text)

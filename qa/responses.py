@@ -41,7 +41,8 @@ def passage_body(passage: Passage, document: Document) -> dict:
 
 
 def hit_body(rank: int, hit: Hit, document: Document) -> dict:
-    body = {"rank": rank, "score": hit.score, **passage_body(hit.passage, document), "highlights": hit.highlights}
+    body = {"rank": rank, "score": hit.score, **passage_body(hit.passage, document), "highlights": hit.highlights,
+            "answer": hit.answer}
     if hit.low_confidence:
         body["low_confidence"] = True
     return body

@@ -282,24 +282,31 @@ def _lstrip(text: str, start: int, end: int) -> int:
     return start
 
 
-def sub_units(text: str) -> list[str]:
-    """Sentences and list items of a passage, each item prefixed by its lead-in, for finer embeddings.
+def sub_unit_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) in ``text`` of each sentence and list item of a passage: the candidate answers within it.
 
-    These strings are only embedded, never returned: results are always whole passages.
+    Lead-ins (ending in ':') and questions are left out: a question in a guide is not an answer to one. A
+    passage of a single unit has none: the passage itself is the answer.
     """
-    units: list[str] = []
-    lead_in = ""
-    for line in text.split("\n"):
-        stripped = line.strip()
-        if not stripped:
+    spans: list[tuple[int, int]] = []
+    for line_start, line_end in _lines(text):
+        line = text[line_start:line_end]
+        if not line.strip():
             continue
         if _BULLET.match(line):
-            item = re.sub(r"^(?:[•\-*–·▪◦●]|\d{1,2}[.)])\s+", "", stripped)
-            if not item.endswith("?"):  # a question in a guide is not an answer to one
-                units.append(f"{lead_in} {item}".strip())
+            marker = re.match(r"^[ \t]*(?:[•\-*–·▪◦●]|\d{1,2}[.)])\s+", line)
+            start, end = line_start + marker.end(), _rstrip(text, line_start, line_end)
+            if end > start and not text[start:end].endswith("?"):
+                spans.append((start, end))
             continue
-        starts = _sentence_starts(stripped, 0, len(stripped)) + [len(stripped)]
-        sentences = [stripped[a:b].strip() for a, b in zip(starts, starts[1:]) if stripped[a:b].strip()]
-        units.extend(sentence for sentence in sentences if not sentence.endswith((":", "?")))
-        lead_in = sentences[-1] if sentences and sentences[-1].endswith(":") else ""
-    return units if len(units) > 1 else []
+        starts = _sentence_starts(text, line_start, line_end) + [line_end]
+        for start, end in zip(starts, starts[1:]):
+            start, end = _lstrip(text, start, end), _rstrip(text, start, end)
+            if end > start and not text[start:end].endswith((":", "?")):
+                spans.append((start, end))
+    return spans if len(spans) > 1 else []
+
+
+def sub_units(text: str) -> list[str]:
+    """The sentences and list items of a passage (see ``sub_unit_spans``)."""
+    return [text[start:end] for start, end in sub_unit_spans(text)]

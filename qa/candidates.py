@@ -1,0 +1,79 @@
+"""Candidate passages for a query and their raw evidence: dense similarity (FAISS) and BM25 scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.index import LoadedIndex, stored_vectors
+from qa.lexical import LexicalIndex
+
+
+@dataclass
+class Candidates:
+    """Rows of the passages worth ranking, with each one's dense similarity, BM25 score and coverage of the
+    question's terms."""
+
+    rows: np.ndarray
+    dense: np.ndarray
+    lexical: np.ndarray
+    coverage: np.ndarray
+
+
+class DenseScorer:
+    """Cosine similarities against the stored passage, sentence and list-item vectors (read-only, thread-safe)."""
+
+    def __init__(self, index: LoadedIndex) -> None:
+        self.index = index
+        self.passages = stored_vectors(index.vectors)
+        self.units = stored_vectors(index.unit_vectors)
+        self.plain = stored_vectors(index.plain_vectors)
+        # unit_rows is sorted by passage row, so each passage's units are one contiguous slice.
+        bounds = np.searchsorted(index.unit_rows, np.arange(len(index.passages) + 1))
+        self.unit_slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def unit_scores(self, row: int, vector: np.ndarray) -> np.ndarray:
+        """Cosine of each sentence and list item of passage ``row`` (empty when it has none)."""
+        return self.units[self.unit_slices[row]] @ vector
+
+    def similarity(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """Per passage, the best cosine of the passage with its context or any of its sentences and list items."""
+        scores = self.passages[rows] @ vector
+        for i, row in enumerate(rows.tolist()):
+            units = self.unit_scores(row, vector)
+            if len(units):
+                scores[i] = max(scores[i], float(units.max()))
+        return scores
+
+    def answer_similarity(self, row: int, vector: np.ndarray) -> float:
+        """How closely passage ``row`` itself matches: its best dense similarity, or its own words without the
+        title and section path, which on a short passage would dilute a plain match."""
+        return max(float(self.similarity(np.array([row]), vector)[0]), float(self.plain[row] @ vector))
+
+    def nearest(self, vectors: np.ndarray, depth: int) -> list[set[int]]:
+        """Per query vector, the rows of the passages nearest to it, by the passage or any of its units."""
+        depth_passages = min(depth, self.index.vectors.ntotal)
+        _, passage_rows = self.index.vectors.search(vectors, depth_passages)
+        depth_units = min(depth, self.index.unit_vectors.ntotal)
+        unit_hits = (self.index.unit_vectors.search(vectors, depth_units)[1] if depth_units
+                     else np.zeros((len(vectors), 0), dtype=np.int64))
+        found = []
+        for passages, units in zip(passage_rows, unit_hits):
+            rows = set(passages[passages >= 0].tolist())
+            rows |= set(self.index.unit_rows[units[units >= 0]].tolist())
+            found.append(rows)
+        return found
+
+
+def gather(dense: DenseScorer, lexical_index: LexicalIndex, dense_rows: set[int], query_tokens: list[str],
+           terms: list[list[str]], vector: np.ndarray, depth: int) -> Candidates:
+    """The union of the dense neighbours and the top ``depth`` passages by BM25 (those with any score)."""
+    lexical = lexical_index.scores(query_tokens)
+    pool = min(depth, lexical.shape[0])
+    lexical_top = np.argpartition(-lexical, pool - 1)[:pool] if pool else np.array([], dtype=np.int64)
+    rows = np.array(sorted(dense_rows | {int(r) for r in lexical_top if lexical[r] > 0}), dtype=np.int64)
+    if not len(rows):
+        empty = np.zeros(0, dtype=np.float32)
+        return Candidates(rows, empty, empty, empty)
+    return Candidates(rows, dense.similarity(rows, vector), lexical[rows], lexical_index.coverage_many(terms, rows))

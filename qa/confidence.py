@@ -1,0 +1,45 @@
+"""How sure the service is that a passage answers the question: the basis of abstention."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qa.candidates import DenseScorer
+from qa.index import LoadedIndex
+from qa.lexical import tokenize
+from qa.query import STOPWORDS, AnalysedQuery, normalise_words
+
+
+def coverage_terms(analysed: AnalysedQuery) -> list[list[str]]:
+    """The question's content terms as token groups: each own word, and each lay phrase or misspelling as the
+    corpus words it maps to (one concept, however many words its expansion has)."""
+    own = [w for w in normalise_words(" ".join([analysed.free_text, *analysed.phrases]))
+           if w not in analysed.explained and w not in STOPWORDS]
+    groups = dict.fromkeys(tuple(group) for group in tokenize([*own, *analysed.expansions]) if group)
+    return [list(group) for group in groups]  # a word asked twice is still one term
+
+
+class Confidence:
+    """Confidence of one query in any passage: answer similarity, plus how much of the question's terms the
+    passage contains, minus a penalty when the question names a specific term the corpus never uses."""
+
+    def __init__(self, index: LoadedIndex, dense: DenseScorer, analysed: AnalysedQuery, vector: np.ndarray,
+                 coverage_weight: float, foreign_term_penalty: float) -> None:
+        self.index = index
+        self.dense = dense
+        self.vector = vector
+        self.terms = coverage_terms(analysed)
+        self.coverage_weight = coverage_weight
+        self.penalty = foreign_term_penalty if names_foreign_term(index, analysed) else 0.0
+
+    def __call__(self, row: int) -> float:
+        similarity = self.dense.answer_similarity(row, self.vector)
+        coverage = self.index.lexical.coverage(self.terms, row)
+        return similarity + self.coverage_weight * coverage - self.penalty
+
+
+def names_foreign_term(index: LoadedIndex, analysed: AnalysedQuery) -> bool:
+    """Whether the question names a specific term the corpus never uses (another disease, a drug the corpus
+    does not cover): a strong sign that the corpus cannot answer it."""
+    vocabulary = index.vocabulary
+    return any(w not in analysed.explained and vocabulary.is_foreign_term(w) for w in analysed.content_words)

@@ -1,0 +1,52 @@
+"""What a result shows besides its text: highlighted words and the sentence that best answers the question."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from qa.candidates import DenseScorer
+from qa.index import LoadedIndex
+from qa.query import AnalysedQuery, merge_spans, phrase_spans, term_spans, words
+
+ANSWER_TERM_WEIGHT = 0.3  # weight of the question's words found in a sentence, against its cosine
+
+
+def highlights(analysed: AnalysedQuery, text: str) -> list[list[int]]:
+    """[start, end) offsets in ``text`` of the quoted phrases and the query's (expanded, stemmed) words."""
+    spans = [span for phrase in analysed.phrases for span in phrase_spans(text, phrase)]
+    if analysed.free_text.strip() or not analysed.phrases:
+        spans += term_spans(text, analysed.highlight_terms())
+    return merge_spans(spans)
+
+
+def answer_span(index: LoadedIndex, dense: DenseScorer, row: int, vector: np.ndarray,
+                stems: set[str]) -> list[int] | None:
+    """[start, end) in the passage's text of the sentence or list item that best answers the question, or None
+    when the passage has no smaller unit. A unit scores its cosine to the question plus the IDF-weighted share
+    of the question's words it contains."""
+    units = dense.unit_slices[row]
+    if units.stop == units.start:
+        return None
+    text = index.passages[row].text
+    spans = index.unit_spans[units]
+    scores = dense.unit_scores(row, vector)
+    weights = {s: _idf(index, s) for s in stems}
+    total = sum(weights.values())
+    if total > 0:
+        for i, (start, end) in enumerate(spans.tolist()):
+            found = {s for s in (_stem(w) for _, _, w in words(text[start:end])) if s in weights}
+            scores[i] += ANSWER_TERM_WEIGHT * sum(weights[s] for s in found) / total
+    start, end = spans[int(np.argmax(scores))].tolist()
+    return [int(start), int(end)]
+
+
+def _stem(word: str) -> str:
+    from qa.lexical import stem
+
+    return stem(word)
+
+
+def _idf(index: LoadedIndex, stem: str) -> float:
+    return math.log1p(len(index.passages) / max(len(index.lexical.postings(stem)), 1))
