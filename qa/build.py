@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from qa import __version__
-from qa.corpus import Corpus, Document, load_corpus
+from qa.corpus import Corpus, Document, corpus_file, load_corpus
 from qa.embed_cache import EMBED_SCHEME, KEYS_FILE, Embedded, EmbeddingCache, cache_key
 from qa.embedding import Encoder, canonical_model_name
 from qa.errors import CorpusError
@@ -27,6 +27,7 @@ from qa.index import (
     LEXICAL,
     MANIFEST,
     PASSAGES,
+    PLAIN_UNIT_VECTORS,
     PLAIN_VECTORS,
     UNIT_ROWS,
     UNIT_SPANS,
@@ -49,9 +50,37 @@ class BuildOptions:
 
     split: SplitOptions = SplitOptions()
     sub_units: bool = True  # also keep a vector for each sentence and list item (pooled: no extra encoding)
+    # How each passage's own words are embedded for confidence: "pooled" from the one forward pass (no extra
+    # cost), or "encoded": the passage and each of its sentences and list items embedded again on their own,
+    # without context. That sharpens abstention on short answers for about two more encodes of the corpus.
+    plain_vectors: str = "pooled"
 
 
 DEFAULT_BUILD = BuildOptions()
+BUILD_FILE = "build.json"  # a corpus's own build options, beside it like its notices
+PLAIN_MODES = ("pooled", "encoded")
+
+
+def corpus_build_options(corpus_path: str | Path, sub_units: bool = True) -> BuildOptions:
+    """The build options a corpus asks for in its ``build.json`` (``{"plain_vectors": "encoded"}``), else the
+    defaults; ``sub_units=False`` (``--no-sub-units``) always wins."""
+    path = corpus_file(corpus_path, BUILD_FILE)
+    values: dict = {}
+    if path.is_file():
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CorpusError(f"build options {path} are unreadable ({exc})") from None
+        unknown = set(values) - {"plain_vectors", "sub_units", "_comment"} if isinstance(values, dict) else None
+        if unknown is None or unknown:
+            raise CorpusError(f"build options {path} must be a JSON object with plain_vectors and/or sub_units; "
+                              f"unknown: {sorted(unknown or [])}")
+        if values.get("plain_vectors", "pooled") not in PLAIN_MODES:
+            raise CorpusError(f"build options {path}: plain_vectors must be one of {', '.join(PLAIN_MODES)}")
+        if not isinstance(values.get("sub_units", True), bool):
+            raise CorpusError(f"build options {path}: sub_units must be true or false")
+    return BuildOptions(sub_units=sub_units and values.get("sub_units", True),
+                        plain_vectors=values.get("plain_vectors", "pooled"))
 KEEP_BUILDS = 2  # the live build and the one before it
 _LIBRARIES = ("faiss-cpu", "numpy", "sentence-transformers", "torch", "transformers", "bm25s", "PyStemmer")
 
@@ -76,7 +105,7 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
                                   progress, batch_size)
         dim = int(embedded.context.shape[1])
         for name, block in ((VECTORS, embedded.context), (UNIT_VECTORS, embedded.units),
-                            (PLAIN_VECTORS, embedded.plain)):
+                            (PLAIN_VECTORS, embedded.plain), (PLAIN_UNIT_VECTORS, embedded.plain_units)):
             flat = faiss.IndexFlatIP(dim)
             flat.add(np.ascontiguousarray(block))
             faiss.write_index(flat, str(work / name))
@@ -98,7 +127,7 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
             "passages": len(passages),
             "pipeline": pipeline_settings(),
             "build": {"target_chars": options.split.target_chars, "max_chars": options.split.max_chars,
-                      "sub_units": options.sub_units},
+                      "sub_units": options.sub_units, "plain_vectors": options.plain_vectors},
             "embedding": {"scheme": EMBED_SCHEME, "embedded": len(passages) - reused, "reused": reused},
             "versions": _versions(),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -123,6 +152,7 @@ class _Vectors:
     context: np.ndarray  # (passages, dim): title, section path and text
     plain: np.ndarray  # (passages, dim): the passage's own tokens only
     units: np.ndarray  # (units, dim): each sentence and list item
+    plain_units: np.ndarray  # (units, dim) when the build encodes them on their own, else (0, dim)
     unit_rows: np.ndarray  # passage row of each unit, ascending
     unit_spans: np.ndarray  # (units, 2): character span of each unit within its passage's text
 
@@ -138,7 +168,7 @@ def _embed(passages: list[Passage], by_id: dict[str, Document], encoder: Encoder
     for text, passage, units in zip(inputs, passages, unit_spans):
         offset = len(text) - len(passage.text)  # the passage follows its context; typography keeps lengths
         spans.append([(offset, len(text))] + [(offset + start, offset + end) for start, end in units])
-    keys = [cache_key(encoder.name, text, span) for text, span in zip(inputs, spans)]
+    keys = [cache_key(encoder.name, text, span, options.plain_vectors) for text, span in zip(inputs, spans)]
     found = {key: hit for key in keys if (hit := cache.get(key)) is not None}
     todo = list(dict.fromkeys(key for key in keys if key not in found))
     if todo:
@@ -146,18 +176,39 @@ def _embed(passages: list[Passage], by_id: dict[str, Document], encoder: Encoder
         vectors, span_vectors = encoder.encode_spans([inputs[first[k]] for k in todo], [spans[first[k]] for k in todo],
                                                      batch_size=batch_size, progress=progress)
         for key, vector, pooled in zip(todo, vectors, span_vectors):
-            found[key] = Embedded(vector, pooled[0], pooled[1:])
+            found[key] = Embedded(vector, pooled[0], pooled[1:], pooled[:0])
+        if options.plain_vectors == "encoded":
+            _encode_plain(todo, found, [inputs[first[k]] for k in todo], [spans[first[k]] for k in todo], encoder,
+                          progress, batch_size)
     rows = [found[key] for key in keys]
     dim = rows[0].context.shape[0]
     unit_blocks = [row.units.reshape(-1, dim) for row in rows]
+    plain_unit_blocks = [row.plain_units.reshape(-1, dim) for row in rows]
     return _Vectors(
         keys=keys,
         context=np.stack([row.context for row in rows]).astype(np.float32),
         plain=np.stack([row.plain for row in rows]).astype(np.float32),
         units=(np.concatenate(unit_blocks) if unit_blocks else np.zeros((0, dim))).astype(np.float32),
+        plain_units=np.concatenate(plain_unit_blocks).astype(np.float32),
         unit_rows=np.repeat(np.arange(len(rows), dtype=np.int64), [len(b) for b in unit_blocks]),
         unit_spans=np.asarray([span for units in unit_spans for span in units], dtype=np.int32).reshape(-1, 2),
     ), sum(1 for key in keys if key not in todo)
+
+
+def _encode_plain(keys: list[str], found: dict[str, Embedded], inputs: list[str], spans: list, encoder: Encoder,
+                  progress: bool, batch_size: int) -> None:
+    """Embed each passage, and each of its sentences and list items, on its own without context."""
+    texts, owners = [], []
+    for key, text, text_spans in zip(keys, inputs, spans):
+        for start, end in text_spans:
+            texts.append(text[start:end])
+            owners.append(key)
+    vectors = encoder.encode(texts, batch_size=batch_size, progress=progress)
+    at = 0
+    for key, text_spans in zip(keys, spans):
+        entry = found[key]
+        entry.plain, entry.plain_units = vectors[at], vectors[at + 1:at + len(text_spans)]
+        at += len(text_spans)
 
 
 def _previous_cache(index_dir: Path, model: str) -> EmbeddingCache:
@@ -165,7 +216,7 @@ def _previous_cache(index_dir: Path, model: str) -> EmbeddingCache:
     import faiss
 
     live = index_dir / CURRENT_LINK
-    names = {"context": VECTORS, "plain": PLAIN_VECTORS, "units": UNIT_VECTORS}
+    names = {"context": VECTORS, "plain": PLAIN_VECTORS, "units": UNIT_VECTORS, "plain_units": PLAIN_UNIT_VECTORS}
 
     def read(kind: str) -> np.ndarray:
         flat = faiss.read_index(str(live / names[kind]))

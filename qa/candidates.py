@@ -29,6 +29,7 @@ class DenseScorer:
         self.passages = stored_vectors(index.vectors)
         self.units = stored_vectors(index.unit_vectors)
         self.plain = stored_vectors(index.plain_vectors)
+        self.plain_units = stored_vectors(index.plain_unit_vectors)
         # unit_rows is sorted by passage row, so each passage's units are one contiguous slice.
         bounds = np.searchsorted(index.unit_rows, np.arange(len(index.passages) + 1))
         self.unit_slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -49,7 +50,11 @@ class DenseScorer:
     def answer_similarity(self, row: int, vector: np.ndarray) -> float:
         """How closely passage ``row`` itself matches: its best dense similarity, or its own words without the
         title and section path, which on a short passage would dilute a plain match."""
-        return max(float(self.similarity(np.array([row]), vector)[0]), float(self.plain[row] @ vector))
+        best = max(float(self.similarity(np.array([row]), vector)[0]), float(self.plain[row] @ vector))
+        units = self.unit_slices[row]
+        if len(self.plain_units) and units.stop > units.start:
+            best = max(best, float((self.plain_units[units] @ vector).max()))
+        return best
 
     def nearest(self, vectors: np.ndarray, depth: int) -> list[set[int]]:
         """Per query vector, the rows of the passages nearest to it, by the passage or any of its units."""

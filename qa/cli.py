@@ -96,16 +96,19 @@ def _build(args) -> int:
 
 
 def build_with_progress(settings: dict, progress: bool = True, sub_units: bool = True) -> dict:
-    from qa.build import BuildOptions, build_index
-    from qa.embedding import load_encoder
+    from qa.build import build_index, corpus_build_options
+    from qa.embedding import LazyEncoder
 
     started = time.perf_counter()
     print(f"building index {settings['INDEX_DIR']} from {settings['CORPUS']} with {settings['MODEL']}",
           file=sys.stderr)
-    manifest = build_index(settings["CORPUS"], settings["INDEX_DIR"], load_encoder(settings["MODEL"]),
-                           options=BuildOptions(sub_units=sub_units), progress=progress)
+    options = corpus_build_options(settings["CORPUS"], sub_units)
+    manifest = build_index(settings["CORPUS"], settings["INDEX_DIR"], LazyEncoder(settings["MODEL"]),
+                           options=options, progress=progress)
+    counts = manifest["embedding"]
     print(f"indexed {manifest['passages']} passages from {manifest['corpus']['documents']} documents in "
-          f"{time.perf_counter() - started:.1f}s", file=sys.stderr)
+          f"{time.perf_counter() - started:.1f}s ({counts['embedded']} embedded, {counts['reused']} reused from "
+          f"the previous build)", file=sys.stderr)
     return manifest
 
 

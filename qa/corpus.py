@@ -77,6 +77,15 @@ def load_corpus(path: str | Path) -> Corpus:
     return Corpus(path=path, documents=documents, content_hash=hasher.hexdigest())
 
 
+def corpus_file(corpus_path: str | Path, name: str) -> Path:
+    """Where a corpus keeps its own ``name`` (notices, lay terms, settings): inside a corpus directory, or
+    ``STEM.name`` beside a ``STEM.jsonl`` corpus."""
+    corpus_path = Path(corpus_path)
+    if corpus_path.suffix == ".jsonl":
+        return corpus_path.with_name(f"{corpus_path.stem}.{name}")
+    return corpus_path / name
+
+
 def corpus_hash(path: str | Path) -> str:
     """Hash of the corpus content, as recorded in an index manifest."""
     return load_corpus(path).content_hash

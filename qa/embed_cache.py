@@ -19,18 +19,20 @@ EMBED_SCHEME = "late-chunking-v1"  # how the model input and its spans become ve
 KEYS_FILE = "embedding_keys.json"
 
 
-def cache_key(model: str, text: str, spans: list[tuple[int, int]]) -> str:
-    payload = json.dumps([EMBED_SCHEME, model, text, spans], ensure_ascii=False)
+def cache_key(model: str, text: str, spans: list[tuple[int, int]], plain_mode: str) -> str:
+    payload = json.dumps([EMBED_SCHEME, model, text, spans, plain_mode], ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 @dataclass
 class Embedded:
-    """One passage's vectors: with its context, its own text alone, and each of its sentences and list items."""
+    """One passage's vectors: with its context, its own text alone, each of its sentences and list items, and
+    (only when the build encodes them) each sentence and list item embedded on its own."""
 
     context: np.ndarray
     plain: np.ndarray
     units: np.ndarray
+    plain_units: np.ndarray
 
 
 class EmbeddingCache:
@@ -55,17 +57,24 @@ class EmbeddingCache:
                 return cls()
             keys = json.loads((path / KEYS_FILE).read_text(encoding="utf-8"))
             context, plain, units = read_vectors("context"), read_vectors("plain"), read_vectors("units")
+            plain_units = read_vectors("plain_units")
             unit_rows = np.load(path / "unit_rows.npy", allow_pickle=False)
         except (OSError, ValueError, RuntimeError, KeyError, TypeError):
             return cls()
-        if not (isinstance(keys, list) and len(keys) == len(context) == len(plain) and len(unit_rows) == len(units)):
+        if not (isinstance(keys, list) and len(keys) == len(context) == len(plain) and len(unit_rows) == len(units)
+                and len(plain_units) in (0, len(units))):
             return cls()
+        if not len(plain_units):
+            plain_units = np.zeros((len(units), context.shape[1]), dtype=np.float32)[:0]
         bounds = np.searchsorted(unit_rows, np.arange(len(keys) + 1))
         sound = _unit_length(context) & _unit_length(plain)
-        unit_sound = _unit_length(units)
-        return cls({key: Embedded(context[row], plain[row], units[bounds[row]:bounds[row + 1]])
-                    for row, key in enumerate(keys)
-                    if sound[row] and unit_sound[bounds[row]:bounds[row + 1]].all()})
+        unit_sound = _unit_length(units) & (_unit_length(plain_units) if len(plain_units) else True)
+        entries = {}
+        for row, key in enumerate(keys):
+            units_of = slice(bounds[row], bounds[row + 1])
+            if sound[row] and np.all(unit_sound[units_of]):
+                entries[key] = Embedded(context[row], plain[row], units[units_of], plain_units[units_of])
+        return cls(entries)
 
 
 def _unit_length(vectors: np.ndarray) -> np.ndarray:

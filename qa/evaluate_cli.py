@@ -11,6 +11,7 @@ from pathlib import Path
 
 from qa import evaluate as ev
 from qa.errors import InputError
+from qa.search import RetrievalSettings
 from qa.settings import load_settings
 
 
@@ -26,7 +27,8 @@ def add_eval_parser(commands) -> None:
     parser.add_argument("--report", help="write per-query results here (.csv or .jsonl)")
     parser.add_argument("--compare", help="another index directory or retrieval settings JSON to compare")
     parser.add_argument("--calibrate", action="store_true",
-                        help="print the abstention trade-off curve and save the chosen threshold")
+                        help="choose this corpus's fusion weight (and, with out-of-scope queries, its abstention "
+                             "threshold) and save them, tagged with the corpus hash")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -93,16 +95,21 @@ def run_eval(args) -> int:
     queries = ev.load_queries(args.queries)
     qrels = ev.load_qrels(args.qrels, {q.qid for q in queries}) if args.qrels else None
     searcher = _system(settings, args.retrieval)
+    calibrated: dict = {}
+    if args.calibrate:
+        _calibrate_weight(searcher, queries, qrels, calibrated)
     evaluation = _Evaluation(searcher, queries, qrels, progress=not args.quiet)
     print(f"{len(queries)} queries in {evaluation.seconds:.2f}s "
           f"({len(queries) / evaluation.seconds:.0f} queries/s)", file=sys.stderr)
-    metrics = evaluation.metrics()
+    if args.calibrate and any(q.out_of_scope for q in queries):
+        _calibrate_threshold(evaluation, searcher, calibrated)
+    metrics = {**evaluation.metrics(), **calibrated}
+    if args.calibrate:
+        _save_calibration(searcher, settings, args)
     if args.run:
         _write_run(Path(args.run), evaluation.ranking(), args.tag)
     if args.report:
         _write_report(Path(args.report), evaluation)
-    if args.calibrate:
-        _calibrate(evaluation, settings, args, metrics)
     if args.compare:
         other = _other_system(settings, args.compare)
         other_eval = _Evaluation(other, queries, qrels, progress=not args.quiet)
@@ -125,23 +132,36 @@ def _other_system(settings: dict, target: str):
     raise InputError("invalid_compare", f"--compare {target}: expected an index directory or a retrieval .json")
 
 
-def _calibrate(evaluation: _Evaluation, settings: dict, args, metrics: dict) -> None:
-    from qa.service import load_retrieval_settings
+def _calibrate_weight(searcher, queries, qrels, metrics: dict) -> None:
+    """Choose this corpus's fusion weight from its labelled queries and switch the searcher to it."""
+    from qa import calibration
 
+    labelled, curve = calibration.weight_curve(searcher, queries, qrels)
+    if not labelled:
+        raise InputError("invalid_file", "--calibrate needs labelled in-scope queries (gold quotes or qrels)")
+    default = RetrievalSettings().dense_weight
+    chosen = calibration.choose_weight(curve, default)
+    calibration.print_curve(curve, chosen)
+    searcher.settings = calibration.with_weight(searcher.settings, chosen)
+    metrics["calibrated_dense_weight"] = chosen
+    for name, fold in zip(("odd", "even"), calibration.held_out_weights(curve, default)):
+        print(f"held out: the {name}-numbered questions at the weight chosen on the others ({fold['weight']:.2f}): "
+              f"RR@10 {fold['rr@10']:.4f}", file=sys.stderr)
+        metrics[f"heldout_{name}_weight_rr@10"] = fold["rr@10"]
+
+
+def _calibrate_threshold(evaluation: _Evaluation, searcher, metrics: dict) -> None:
+    """Choose the abstention threshold (when the queries include out-of-scope ones) and apply it to the run."""
     curve = ev.tradeoff_curve(evaluation.queries, evaluation.results)
-    if not any(q.out_of_scope for q in evaluation.queries):
-        raise InputError("invalid_file", f"{args.queries}: --calibrate needs out-of-scope queries")
     chosen = ev.choose_threshold(curve)
     print("threshold  coverage  wrong_answer_rate  oos_abstention", file=sys.stderr)
     for point in curve:
         mark = "  <- chosen" if point is chosen else ""
         print(f"{point['threshold']:9.4f}  {point['coverage']:8.3f}  {point['wrong_answer_rate']:17.3f}  "
               f"{point['oos_abstention']:14.3f}{mark}", file=sys.stderr)
-    target = Path(args.retrieval or settings["RETRIEVAL_FILE"])
-    current = load_retrieval_settings(target)
-    updated = replace(current, abstain_below=chosen["threshold"])
-    target.write_text(json.dumps(updated.__dict__, indent=2) + "\n", encoding="utf-8")
-    print(f"saved abstain_below={chosen['threshold']} to {target}", file=sys.stderr)
+    searcher.settings = replace(searcher.settings, abstain_below=chosen["threshold"])
+    for result in evaluation.results:  # the searcher answers exactly when confidence reaches the threshold
+        result.answered = result.confidence >= chosen["threshold"]
     metrics["calibrated_threshold"] = chosen["threshold"]
     for name, fold in zip(("odd", "even"), ev.two_fold_check(evaluation.queries, evaluation.results)):
         print(f"held out: the {name}-numbered questions, scored at the threshold calibrated on the others "
@@ -149,6 +169,17 @@ def _calibrate(evaluation: _Evaluation, settings: dict, args, metrics: dict) -> 
               f"{fold['oos_abstention']:.3f}", file=sys.stderr)
         metrics[f"heldout_{name}_coverage"] = fold["coverage"]
         metrics[f"heldout_{name}_oos_abstention"] = fold["oos_abstention"]
+
+
+def _save_calibration(searcher, settings: dict, args) -> None:
+    from qa import calibration
+    from qa.service import resolve_corpus_files
+
+    manifest = searcher.index.manifest
+    target = Path(args.retrieval or resolve_corpus_files(settings, manifest["corpus"].get("path"))["RETRIEVAL_FILE"])
+    calibration.save(target, searcher.settings, manifest, str(args.queries))
+    print(f"saved dense_weight={searcher.settings.dense_weight} abstain_below={searcher.settings.abstain_below} "
+          f"for corpus {manifest['corpus']['hash'][:12]} to {target}", file=sys.stderr)
 
 
 def _compare(first: _Evaluation, second: _Evaluation) -> dict:

@@ -23,7 +23,8 @@ VECTORS = "vectors.faiss"
 UNIT_VECTORS = "units.faiss"
 UNIT_ROWS = "unit_rows.npy"
 UNIT_SPANS = "unit_spans.npy"  # (start, end) of each unit within its passage's text
-PLAIN_VECTORS = "plain.faiss"  # each passage's own tokens, pooled without its title and section path
+PLAIN_VECTORS = "plain.faiss"  # each passage's own words, without its title and section path
+PLAIN_UNIT_VECTORS = "plain_units.faiss"  # each unit embedded on its own (empty unless the build encodes them)
 VOCABULARY = "vocabulary.json"
 PASSAGES = "passages.jsonl"
 DOCUMENTS = "documents.jsonl"
@@ -72,7 +73,8 @@ class LoadedIndex:
     unit_vectors: object  # faiss.Index over sentences and list items
     unit_rows: np.ndarray  # passage row of each unit vector
     unit_spans: np.ndarray  # (units, 2) character span of each unit within its passage's text
-    plain_vectors: object  # faiss.Index over the passages' own tokens (no title or section)
+    plain_vectors: object  # faiss.Index over the passages' own words (no title or section)
+    plain_unit_vectors: object  # faiss.Index over the units embedded on their own, or empty
     vocabulary: Vocabulary
     passages: list[Passage]
     documents: dict[str, Document]
@@ -167,6 +169,7 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
         unit_rows = np.load(path / UNIT_ROWS, allow_pickle=False)
         unit_spans = np.load(path / UNIT_SPANS, allow_pickle=False)
         plain_vectors = faiss.read_index(str(path / PLAIN_VECTORS))
+        plain_unit_vectors = faiss.read_index(str(path / PLAIN_UNIT_VECTORS))
         vocabulary = Vocabulary.load(path / VOCABULARY)
         passages = [Passage.from_record(r) for r in _read_jsonl(path / PASSAGES)]
         documents = {r["id"]: Document(id=r["id"], text=r["text"], title=r["title"], publisher=r["publisher"],
@@ -181,6 +184,7 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
     consistent = (vectors.ntotal == len(passages) == expected == lexical.size and vectors.d == manifest.get("dim")
                   and unit_vectors.ntotal == len(unit_rows) == len(unit_spans) and unit_vectors.d == vectors.d
                   and plain_vectors.ntotal == vectors.ntotal and plain_vectors.d == vectors.d
+                  and plain_unit_vectors.ntotal in (0, unit_vectors.ntotal) and plain_unit_vectors.d == vectors.d
                   and unit_spans.ndim == 2 and unit_spans.shape[1] == 2
                   and (len(unit_rows) == 0 or 0 <= int(unit_rows.min()) <= int(unit_rows.max()) < len(passages))
                   and bool(np.all(np.diff(unit_rows) >= 0)))
@@ -199,7 +203,8 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
             raise IndexLoadError(f"index in {index_dir} is corrupt: a sentence span lies outside its passage; "
                                  f"rebuild with `{hint}`")
     return LoadedIndex(path=path, manifest=manifest, vectors=vectors, unit_vectors=unit_vectors,
-                       unit_rows=unit_rows, unit_spans=unit_spans, plain_vectors=plain_vectors, vocabulary=vocabulary,
+                       unit_rows=unit_rows, unit_spans=unit_spans, plain_vectors=plain_vectors,
+                       plain_unit_vectors=plain_unit_vectors, vocabulary=vocabulary,
                        passages=passages, documents=documents, lexical=lexical,
                        position={p.id: row for row, p in enumerate(passages)})
 

@@ -26,10 +26,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INDEX_DIR", "index", "Directory that holds the built index."),
     Setting("MODEL", DEFAULT_MODEL, "Embedding model: the bundled all-MiniLM-L6-v2 or a local "
             "sentence-transformers directory. Nothing is downloaded."),
-    Setting("NOTICES_FILE", "corpus/notices.json", "Abstention and urgent-care texts and the urgent triggers."),
-    Setting("LAY_TERMS_FILE", "corpus/lay_terms.tsv", "Lay-to-clinical query expansions (queries only)."),
-    Setting("RETRIEVAL_FILE", "corpus/retrieval.json", "Fusion weights and the abstention threshold "
-            "(written by `python -m qa eval --calibrate`)."),
+    Setting("NOTICES_FILE", "", "Abstention and urgent-care texts and the urgent triggers. Empty: the corpus's "
+            "own (notices.json in a corpus directory, STEM.notices.json beside STEM.jsonl), else built-in texts."),
+    Setting("LAY_TERMS_FILE", "", "Lay-to-clinical query expansions (queries only). Empty: the corpus's own "
+            "(lay_terms.tsv, or STEM.lay_terms.tsv), else none."),
+    Setting("RETRIEVAL_FILE", "", "Fusion weight and abstention threshold, written by `python -m qa eval "
+            "--calibrate` and tagged with the corpus hash. Empty: the corpus's own (retrieval.json, or "
+            "STEM.retrieval.json), else the uncalibrated defaults."),
     Setting("CHECK_CORPUS", True, "Refuse to serve an index that is older than its corpus."),
     Setting("DEFAULT_K", 5, "Passages returned when a request does not give k."),
     Setting("MAX_K", 20, "Largest k a request may ask for."),
