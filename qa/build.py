@@ -56,7 +56,6 @@ class BuildOptions:
     plain_vectors: str = "pooled"
 
 
-DEFAULT_BUILD = BuildOptions()
 BUILD_FILE = "build.json"  # a corpus's own build options, beside it like its notices
 PLAIN_MODES = ("pooled", "encoded")
 
@@ -86,11 +85,13 @@ _LIBRARIES = ("faiss-cpu", "numpy", "sentence-transformers", "torch", "transform
 
 
 def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder,
-                options: BuildOptions = DEFAULT_BUILD, progress: bool = False, batch_size: int = 32) -> dict:
-    """Split, embed and index a corpus; the new index goes live only once it is complete."""
+                options: BuildOptions | None = None, progress: bool = False, batch_size: int = 32) -> dict:
+    """Split, embed and index a corpus; the new index goes live only once it is complete. Without ``options``
+    the corpus's own ``build.json`` decides, else the defaults."""
     import faiss
 
     started = time.time()
+    options = options or corpus_build_options(corpus_path)
     corpus = load_corpus(corpus_path)
     passages, by_id = _split(corpus, options.split)
     if not passages:

@@ -8,7 +8,7 @@ import numpy as np
 
 from qa.candidates import DenseScorer
 from qa.index import LoadedIndex
-from qa.query import AnalysedQuery, merge_spans, phrase_spans, term_spans, words
+from qa.query import STOPWORDS, AnalysedQuery, merge_spans, normalise_words, phrase_spans, term_spans, words
 
 ANSWER_TERM_WEIGHT = 0.3  # weight of the question's words found in a sentence, against its cosine
 
@@ -24,14 +24,17 @@ def highlights(analysed: AnalysedQuery, text: str) -> list[list[int]]:
 def answer_span(index: LoadedIndex, dense: DenseScorer, row: int, vector: np.ndarray,
                 stems: set[str]) -> list[int] | None:
     """[start, end) in the passage's text of the sentence or list item that best answers the question, or None
-    when the passage has no smaller unit. A unit scores its cosine to the question plus the IDF-weighted share
-    of the question's words it contains."""
+    when the passage has no smaller unit. A unit scores its cosine to the question (the mean of its vector in
+    the passage and, when the build has one, its vector on its own), plus the IDF-weighted share of the
+    question's own words it contains."""
     units = dense.unit_slices[row]
     if units.stop == units.start:
         return None
     text = index.passages[row].text
     spans = index.unit_spans[units]
     scores = dense.unit_scores(row, vector)
+    if len(dense.plain_units):
+        scores = (scores + dense.plain_units[units] @ vector) / 2
     weights = {s: _idf(index, s) for s in stems}
     total = sum(weights.values())
     if total > 0:
@@ -40,6 +43,12 @@ def answer_span(index: LoadedIndex, dense: DenseScorer, row: int, vector: np.nda
             scores[i] += ANSWER_TERM_WEIGHT * sum(weights[s] for s in found) / total
     start, end = spans[int(np.argmax(scores))].tolist()
     return [int(start), int(end)]
+
+
+def own_terms(analysed: AnalysedQuery) -> set[str]:
+    """Stems of the content words the person typed (expansions left out: they would outweigh the question)."""
+    return {_stem(w) for w in normalise_words(" ".join([analysed.free_text, *analysed.phrases]))
+            if w not in STOPWORDS and len(w) > 1}
 
 
 def _stem(word: str) -> str:

@@ -13,7 +13,7 @@ from qa.fusion import METHODS, fuse, ranked
 from qa.index import LoadedIndex, plain_typography
 from qa.lexical import tokenize
 from qa.notices import Notices
-from qa.presentation import answer_span, highlights
+from qa.presentation import answer_span, highlights, own_terms
 from qa.query import AnalysedQuery, TermList, analyse_with_spelling, normalise_words
 from qa.splitter import Passage
 
@@ -132,7 +132,7 @@ class Searcher:
         include_low_confidence = include_low_confidence or notice is not None
         if not answered and not include_low_confidence:
             return Outcome(analysed.raw, False, [], confidence, notice, self.notices.no_answer, analysed)
-        stems = analysed.highlight_terms()
+        stems = own_terms(analysed)
         hits = []
         for position, (row, score) in enumerate(zip(rows, fused)):
             if len(hits) == k:
