@@ -91,7 +91,12 @@ def _settings(args) -> dict:
 
 def _build(args) -> int:
     settings = _settings(args)
-    build_with_progress(settings, progress=not args.quiet, sub_units=not args.no_sub_units)
+    try:
+        build_with_progress(settings, progress=not args.quiet, sub_units=not args.no_sub_units)
+    except OSError as exc:  # disk full, read-only or unwritable index directory: nothing went live
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise QAError(f"build failed: {exc.strerror or exc}{where}; the index in {settings['INDEX_DIR']} "
+                      "was not changed") from None
     return 0
 
 
@@ -123,6 +128,9 @@ def _search(args) -> int:
     started = time.perf_counter()
     outcome = searcher.search(query, args.k or settings["DEFAULT_K"], args.include_low_confidence)
     body = search_body(outcome, searcher.index.documents, (time.perf_counter() - started) * 1000)
+    from qa.identity import index_id
+
+    body["index_id"] = index_id(searcher.index.manifest)
     if args.json:
         print(json.dumps(body, ensure_ascii=False, indent=2))
         return 0
@@ -158,6 +166,10 @@ def _serve(args) -> int:
         print(f"index needs a build: {reason}", file=sys.stderr)
         build_with_progress(settings)
     read_manifest(settings["INDEX_DIR"])
+    from qa.index import load_index
+
+    # Refuse a corrupt or truncated index here, in one line, before any worker starts.
+    load_index(settings["INDEX_DIR"], model=settings["MODEL"], check_corpus=False)
     overrides = {"INDEX_DIR": settings["INDEX_DIR"], "CORPUS": settings["CORPUS"], "MODEL": settings["MODEL"]}
     return serve(overrides, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
 
