@@ -128,10 +128,10 @@ def request_models(max_chars: int, max_k: int, default_k: int, max_batch: int) -
             raise InputError("too_many_queries", f"'queries' holds {len(queries)} queries; the limit is {max_batch}")
         return {"queries": queries, **_options(data)}  # each query is checked on its own: one bad one fails alone
 
-    options = {
-        "k": (int, Field(default_k, ge=1, le=max_k, description="Passages to return.")),
-        "include_low_confidence": (bool, Field(False, description="Return the closest passages even when "
-                                                                  "the service abstains, marked low_confidence.")),
+    options = {  # null means the default, as an absent field does
+        "k": (int | None, Field(default_k, ge=1, le=max_k, description="Passages to return.")),
+        "include_low_confidence": (bool | None, Field(False, description="Return the closest passages even "
+                                                      "when the service abstains, marked low_confidence.")),
     }
     query = (str, Field(min_length=1, max_length=max_chars, pattern=QUERY_PATTERN,
                         description="The question, in the family's own words; \"quotes\" for an exact phrase."))

@@ -62,6 +62,13 @@ def _html(description: str) -> dict:
     return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
+def _query_schema(prop: dict) -> dict:
+    """A body field's schema as a query parameter: a query string cannot say null, so that branch goes."""
+    branches = [branch for branch in prop.get("anyOf", []) if branch.get("type") != "null"]
+    schema = {key: value for key, value in prop.items() if key not in ("title", "description", "anyOf")}
+    return {**branches[0], **schema} if len(branches) == 1 else schema
+
+
 def build_spec(config) -> dict:
     """The OpenAPI 3.1 document for this app's limits (they come from settings, like the validation)."""
     search_model, batch_model, _ = request_models(config["MAX_QUERY_CHARS"], config["MAX_K"], config["DEFAULT_K"],
@@ -75,8 +82,7 @@ def build_spec(config) -> dict:
     common = (404, 405, 413, 414, 429, 431, 500, 503)
     search_schema = spec.components.schemas[search_model.__name__]
     parameters = [{"name": name, "in": "query", "required": name in search_schema.get("required", []),
-                   "description": prop.get("description", ""),
-                   "schema": {key: value for key, value in prop.items() if key not in ("title", "description")}}
+                   "description": prop.get("description", ""), "schema": _query_schema(prop)}
                   for name, prop in search_schema["properties"].items()]
     answer = _json("SearchResponse", "Verbatim passages with citations, or an abstention (answered: false).")
     spec.path(path="/api/search", operations={
