@@ -26,8 +26,8 @@ def request_line_bytes(environ: dict) -> int:
     target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if not target:
         target = quote(environ.get("PATH_INFO", ""), safe="/:@!$&'()*+,;=-._~")
-        if environ.get("QUERY_STRING"):
-            target += "?" + environ["QUERY_STRING"]
+    if "?" not in target and environ.get("QUERY_STRING"):  # werkzeug's test client leaves it out
+        target += "?" + environ["QUERY_STRING"]
     protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
     return len(environ.get("REQUEST_METHOD", "GET")) + 1 + len(target.encode("latin-1", "replace")) + 1 + len(protocol)
 
