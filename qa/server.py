@@ -120,6 +120,8 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int, settings:
         "loglevel": "info",
         # Loading per worker (no preload) keeps torch's thread pools out of fork().
         "preload_app": False,
+        # gunicorn 27's control socket sits at one fixed path per user: two servers would fight over it.
+        "control_socket_disable": True,
         # Set on purpose and documented: the same limits the app enforces (qa.limits).
         "limit_request_line": settings["MAX_REQUEST_LINE"],
         "limit_request_fields": settings["MAX_HEADERS"],
