@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -99,8 +100,13 @@ class _GunicornApp(BaseApplication):
 
     def load(self):
         from qa.api import create_app
+        from qa.errors import QAError
 
-        return create_app(self._overrides)
+        try:
+            return create_app(self._overrides)
+        except QAError as exc:  # a missing model, a bad index: one line, and gunicorn stops ("App failed to load")
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            sys.exit(Arbiter.APP_LOAD_ERROR)
 
     def run(self) -> None:
         _ReloadingArbiter(self).run()

@@ -258,7 +258,7 @@ def test_a_build_killed_at_any_point_leaves_the_previous_index_serving(server):
     current = (server.index_dir / "current").resolve()
     rng = random.Random(7)
     with Load(server, clients=2) as load:
-        for attempt in range(8):
+        for _ in range(8):
             builder = build(server.index_dir, server.corpus)
             time.sleep(rng.uniform(0, duration))
             builder.send_signal(signal.SIGKILL)
