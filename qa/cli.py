@@ -164,7 +164,7 @@ def _serve(args) -> int:
         reason = str(exc)
     if reason:
         print(f"index needs a build: {reason}", file=sys.stderr)
-        build_with_progress(settings)
+        _build_in_child(settings)
     read_manifest(settings["INDEX_DIR"])
     from qa.index import load_index
 
@@ -172,6 +172,17 @@ def _serve(args) -> int:
     load_index(settings["INDEX_DIR"], model=settings["MODEL"], check_corpus=False)
     overrides = {"INDEX_DIR": settings["INDEX_DIR"], "CORPUS": settings["CORPUS"], "MODEL": settings["MODEL"]}
     return serve(overrides, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
+
+
+def _build_in_child(settings: dict) -> None:
+    """Build in a child process: the server process, which forks the workers, must never have run torch
+    (its thread pools do not survive fork) nor keep the model's memory."""
+    import subprocess
+
+    command = [sys.executable, "-m", "qa", "build", "--index", str(settings["INDEX_DIR"]),
+               "--corpus", str(settings["CORPUS"]), "--model", str(settings["MODEL"])]
+    if subprocess.run(command).returncode != 0:
+        raise QAError("the index build failed (see above); the server did not start")
 
 
 def _eval(args) -> int:
