@@ -5,7 +5,8 @@ after warm-up and at the end, and checks the targets: zero errors, RSS growth un
 the p99 of the last 10 s within 1.5x of the p99 of the first 10 s after warm-up.
 
     python scripts/loadtest.py --clients 16 --seconds 60 --workers 2            # starts its own server
-    python scripts/loadtest.py --url http://127.0.0.1:8000 --clients 4 --seconds 10  # an existing one
+    python scripts/loadtest.py --url http://127.0.0.1:8000 --server-pid PID --clients 4 --seconds 20  # a running one
+    python scripts/loadtest.py --clients 16 --seconds 30 --sighup-at 15     # reload the index mid-load
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import http.client
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -133,6 +135,9 @@ def run(args) -> dict:
             client.start()
         time.sleep(args.warmup)
         rss_warm = server_rss(pid)
+        if args.sighup_at is not None and pid:
+            # An index reload in every worker in the middle of the load: it must cost no request.
+            threading.Timer(args.sighup_at, os.kill, (pid, signal.SIGHUP)).start()
         time.sleep(args.seconds)
         stop.set()
         for client in clients:
@@ -154,6 +159,7 @@ def run(args) -> dict:
     first = [r[1] * 1000 for r in measured if r[0] < measured_from + WINDOW and r[2]]
     last = [r[1] * 1000 for r in measured if r[0] >= end - WINDOW and r[2]]
     report = {
+        "sighup_at_seconds": args.sighup_at,
         "clients": args.clients, "seconds": args.seconds, "warmup_seconds": args.warmup,
         "workers": args.workers if not args.url else None, "threads": args.threads if not args.url else None,
         "requests": len(measured), "errors": sum(1 for r in measured if not r[2]),
@@ -196,6 +202,8 @@ def main() -> int:
     parser.add_argument("--server-log", help="write the started server's output here")
     parser.add_argument("--startup-timeout", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sighup-at", type=float, help="send SIGHUP (reload the index) this many measured "
+                                                         "seconds into the run")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     if args.clients < 1 or args.seconds < 2 * WINDOW or args.seconds > 600:

@@ -15,7 +15,7 @@ function schemaText(schema) {
 function renderOperation(path, method, op) {
   const section = el("section", undefined, "op");
   const head = el("h3");
-  head.append(el("span", method, "method"), el("code", path));
+  head.append(el("span", method, "method"), " ", el("code", path));
   section.append(head);
   if (op.summary) section.append(el("p", op.summary));
   if (op.parameters && op.parameters.length) {
