@@ -7,11 +7,14 @@ SIGHUP reloading the index in every worker without a restart.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
 import sys
 import tempfile
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
@@ -53,13 +56,17 @@ class JsonErrorWorker(ThreadWorker):
 
     def handle_error(self, req, client, addr, exc) -> None:
         status, reason, code, message = _error_for(exc, self.cfg)
+        request_id = uuid.uuid4().hex  # the request's own X-Request-ID was never parsed
         if status >= 500:
             self.log.error("error handling a request: %s", type(exc).__name__)
-        else:
-            self.log.warning("refused a request: %s %s", status, type(exc).__name__)
+        # The same access-log line as the app's; method and path are unknown or unparsed, so left out.
+        logging.getLogger("qa.access").info(json.dumps({
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"), "request_id": request_id,
+            "method": None, "path": None, "status": status, "error": code}))
         body = json.dumps({"error": {"code": code, "message": message}}).encode()
         head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\n\r\n").encode("latin-1")
+                f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\nX-Request-ID: {request_id}\r\n"
+                "\r\n").encode("latin-1")
         try:
             client.sendall(head + body)
         except OSError:

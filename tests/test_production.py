@@ -141,7 +141,9 @@ def server(tmp_path_factory, corpus):
 
 def test_an_over_long_request_line_is_json_414_from_gunicorn(server):
     """The original bug: gunicorn answered an over-long request line with its own HTML page."""
-    assert_json_error(*call(server, "GET", "/api/search?q=" + "x" * 9000), 414, "uri_too_long")
+    status, headers, body = call(server, "GET", "/api/search?q=" + "x" * 9000)
+    assert_json_error(status, headers, body, 414, "uri_too_long")
+    assert len(headers["x-request-id"]) == 32
     # Within the line limit but over the query limit: the app's own 400.
     assert_json_error(*call(server, "GET", "/api/search?q=" + "x" * 5000), 400, "query_too_long")
 
@@ -197,6 +199,8 @@ def test_request_ids_and_no_query_text_in_the_server_logs(server):
     assert "relapse" not in log and "son's" not in log and "son%27s" not in log
     line = next(json.loads(row) for row in log.splitlines() if "trace-prod-1" in row)
     assert line["path"] == "/api/search" and line["status"] == 200 and "query" not in line
+    refused = [json.loads(row) for row in log.splitlines() if row.startswith("{") and '"uri_too_long"' in row]
+    assert refused and refused[-1]["status"] == 414  # gunicorn-layer refusals are in the access log too
 
 
 def test_metrics_add_up_across_two_workers(server):
