@@ -10,6 +10,8 @@ from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from qa.errors import QAError
+
 
 class UriTooLong(HTTPException):
     code = 414
@@ -49,6 +51,26 @@ def _rate_limited_path() -> bool:
     return not request.path.startswith("/api/")
 
 
+def _rate_limits(config) -> list[str]:
+    """QA_RATE_LIMIT as flask-limiter limit strings, and its storage, checked now rather than at a request."""
+    from limits import parse_many
+    from limits.errors import ConfigurationError
+    from limits.storage import storage_from_string
+
+    limits = [part.strip() for part in str(config["RATE_LIMIT"]).split(";") if part.strip()]
+    try:
+        parse_many(";".join(limits)) if limits else None
+    except ValueError:
+        raise QAError(f"QA_RATE_LIMIT {config['RATE_LIMIT']!r} is not a list of limits such as "
+                      "'30/minute;500/hour'") from None
+    if limits:
+        try:
+            storage_from_string(config["RATE_LIMIT_STORAGE"])
+        except ConfigurationError as exc:
+            raise QAError(f"QA_RATE_LIMIT_STORAGE {config['RATE_LIMIT_STORAGE']!r} cannot be used: {exc}") from None
+    return limits
+
+
 def init_app(app: Flask) -> None:
     config = app.config
     app.config["MAX_CONTENT_LENGTH"] = config["MAX_BODY_BYTES"]
@@ -56,7 +78,7 @@ def init_app(app: Flask) -> None:
         # Only this many X-Forwarded-For hops are believed; anything further left is client-controlled.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config["TRUSTED_PROXIES"], x_proto=config["TRUSTED_PROXIES"])
     app.before_request(_check_limits)
-    limits = [part.strip() for part in str(config["RATE_LIMIT"]).split(";") if part.strip()]
+    limits = _rate_limits(config)
     limiter = Limiter(get_remote_address, app=app, default_limits=[";".join(limits)] if limits else [],
                       default_limits_exempt_when=_rate_limited_path, storage_uri=config["RATE_LIMIT_STORAGE"],
                       headers_enabled=True, enabled=bool(limits), strategy="moving-window")

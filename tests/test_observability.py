@@ -238,3 +238,14 @@ def test_forwarded_addresses_count_only_through_trusted_proxies(fake_app):
     assert proxied.get("/api/search?q=fever",
                        headers={"X-Forwarded-For": "1.2.3.4, 198.51.100.1"}).status_code == 429
     assert proxied.get("/api/search?q=fever", headers={"X-Forwarded-For": "198.51.100.2"}).status_code == 200
+
+
+@pytest.mark.parametrize(("overrides", "mentions"), [
+    ({"RATE_LIMIT": "lots"}, "QA_RATE_LIMIT"),
+    ({"RATE_LIMIT": "5/minute", "RATE_LIMIT_STORAGE": "bogus://x"}, "QA_RATE_LIMIT_STORAGE"),
+])
+def test_a_bad_rate_limit_setting_is_refused_at_start(fake_app, overrides, mentions):
+    from qa.errors import QAError
+
+    with pytest.raises(QAError, match=mentions):
+        _app(fake_app, **overrides)
