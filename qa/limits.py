@@ -79,7 +79,8 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config["TRUSTED_PROXIES"], x_proto=config["TRUSTED_PROXIES"])
     app.before_request(_check_limits)
     limits = _rate_limits(config)
-    limiter = Limiter(get_remote_address, app=app, default_limits=[";".join(limits)] if limits else [],
-                      default_limits_exempt_when=_rate_limited_path, storage_uri=config["RATE_LIMIT_STORAGE"],
+    # Application limits: one budget per client address for all of /api/*, not one per endpoint.
+    limiter = Limiter(get_remote_address, app=app, application_limits=[";".join(limits)] if limits else [],
+                      application_limits_exempt_when=_rate_limited_path, storage_uri=config["RATE_LIMIT_STORAGE"],
                       headers_enabled=True, enabled=bool(limits), strategy="moving-window")
     app.extensions["qa_limiter"] = limiter

@@ -320,3 +320,50 @@ def test_a_worker_killed_mid_load_is_replaced_and_the_others_keep_answering(serv
     assert failures_at_replacement <= 4, load.failures
     assert len(load.failures) == failures_at_replacement, load.failures
     assert load.ok > served_at_replacement + 10
+
+
+# --------------------------------------------------------------------------- rate limits shared through Redis
+
+
+@pytest.fixture()
+def redis_url(tmp_path):
+    """A private redis-server on a free loopback port (Debian's; .ci/run installs it)."""
+    from tests.support import free_port
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
+    port = free_port()
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no", "--dir", str(tmp_path)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=port)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_a_rate_limit_in_redis_is_shared_by_the_workers(tmp_path, corpus, redis_url):
+    """With memory storage each worker would allow the limit on its own; Redis makes it one count."""
+    with Server("--index", str(tmp_path / "index"), "--corpus", str(corpus), "--workers", "2",
+                QA_MODEL=FAKE, QA_RATE_LIMIT="10/minute", QA_RATE_LIMIT_STORAGE=redis_url,
+                startup_timeout=120) as limited:
+        time.sleep(1.0)  # both workers up, so fresh connections spread over them
+        statuses = [call(limited, "GET", "/api/passages/x")[0] for _ in range(16)]
+        status, headers, body = call(limited, "GET", "/api/search?q=fever")
+    assert statuses[:10] == [404] * 10 and statuses[10:] == [429] * 6, statuses
+    error = assert_json_error(status, headers, body, 429, "rate_limited")
+    assert "10 per 1 minute" in error["message"] and int(headers["retry-after"]) > 0
