@@ -126,12 +126,14 @@ def server(tmp_path_factory, corpus):
     """Two workers over a live index directory that tests rebuild while it serves."""
     index_dir = tmp_path_factory.mktemp("prod-index") / "index"
     metrics = tmp_path_factory.mktemp("prod-metrics")
+    (metrics / "counter_99999.db").write_bytes(b"left over by a previous server")
     with Server("--index", str(index_dir), "--corpus", str(corpus), "--workers", "2", "--threads", "4",
                 QA_MODEL=FAKE, PROMETHEUS_MULTIPROC_DIR=str(metrics), startup_timeout=120) as running:
         running.index_dir = index_dir
         running.corpus = corpus
         running.metrics_dir = metrics
         assert len(workers(running)) == 2
+        assert not (metrics / "counter_99999.db").exists(), "old metric files are cleaned at start"
         yield running
     assert "Traceback" not in running.log, running.log[-3000:]
 
