@@ -8,21 +8,22 @@ import time
 from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from qa import limits, observability
+from qa.contract import batch_request, query_item, search_request
 from qa.errors import InputError
+from qa.identity import index_id
 from qa.responses import outcome_body, passage_body, search_body
 from qa.search import Searcher
-from qa.settings import load_settings
-from qa.validation import parse_flag, parse_k, parse_query
+from qa.settings import DEFAULTS, load_settings
 
 api = Blueprint("api", __name__)
-MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_BODY_BYTES = DEFAULTS["MAX_BODY_BYTES"]  # the default; QA_MAX_BODY_BYTES changes it per app
 
 
 def create_app(config: dict | None = None, searcher: Searcher | None = None) -> Flask:
     """Build the app; the index and model load once here, never per request."""
     app = Flask(__name__, static_folder=None)  # the page blueprint serves its own static files
     app.config.from_mapping(load_settings(config))
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     if searcher is None:
@@ -30,7 +31,13 @@ def create_app(config: dict | None = None, searcher: Searcher | None = None) -> 
 
         searcher = open_searcher(app.config)
     app.extensions["searcher"] = searcher
+    observability.init_app(app)  # first: every later response, errors included, gets an id and a log line
+    observability.record_index(searcher.index.manifest)
+    limits.init_app(app)
     app.register_blueprint(api)
+    from qa.openapi import contract
+
+    app.register_blueprint(contract)
     try:
         from qa.web import web
     except ImportError:  # the page is optional for an API-only deployment
@@ -45,7 +52,14 @@ def create_app(config: dict | None = None, searcher: Searcher | None = None) -> 
 
 
 def _searcher() -> Searcher:
-    return current_app.extensions["searcher"]
+    searcher = current_app.extensions.get("searcher")
+    if searcher is None:
+        raise _NotReady()
+    return searcher
+
+
+class _NotReady(HTTPException):
+    code = 503
 
 
 def error_response(status: int, code: str, message: str):
@@ -55,12 +69,19 @@ def error_response(status: int, code: str, message: str):
 
 
 def _http_error(exc: HTTPException):
-    codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 414: "uri_too_long",
+             429: "rate_limited", 431: "headers_too_large", 503: "not_ready"}
+    config = current_app.config
     messages = {
         404: f"no such endpoint: {request.path}",
         405: f"{request.method} is not allowed on {request.path}; allowed: "
              f"{', '.join(sorted(getattr(exc, 'valid_methods', None) or []))}",
-        413: f"request body is larger than the limit of {MAX_BODY_BYTES} bytes",
+        413: f"request body is larger than the limit of {config['MAX_BODY_BYTES']} bytes",
+        414: f"the request line is longer than the limit of {config['MAX_REQUEST_LINE']} bytes; "
+             "send a long query with POST /api/search",
+        429: f"too many requests from this address (limit: {exc.description}); retry after Retry-After seconds",
+        431: f"request headers are too large: {exc.description}",
+        503: "no index is loaded yet; retry shortly",
     }
     status = exc.code or 500
     response = error_response(status, codes.get(status, "http_error"), messages.get(status, exc.description or ""))
@@ -79,7 +100,7 @@ def _internal_error(exc: Exception):
 
 
 def _api_headers(response):
-    if request.path.startswith("/api/") or request.path == "/healthz":
+    if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz"):
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return _cors(response)
@@ -112,42 +133,29 @@ def _json_object() -> dict:
     return body
 
 
-def _options(source: dict) -> tuple[int, bool]:
-    config = current_app.config
-    k = parse_k(source.get("k"), config["DEFAULT_K"], config["MAX_K"])
-    return k, parse_flag(source.get("include_low_confidence"), "include_low_confidence")
-
-
 @api.route("/api/search", methods=["GET", "POST"])
 def search():
     source = request.args if request.method in ("GET", "HEAD") else _json_object()
-    query = parse_query(source.get("q"), current_app.config["MAX_QUERY_CHARS"])
-    k, low_confidence = _options(source)
+    query, k, low_confidence = search_request(source, current_app.config)
     started = time.perf_counter()
     searcher = _searcher()
     outcome = searcher.search(query, k, low_confidence)
-    return jsonify(search_body(outcome, searcher.index.documents, (time.perf_counter() - started) * 1000))
+    observability.note_search([outcome], [query])
+    body = search_body(outcome, searcher.index.documents, (time.perf_counter() - started) * 1000)
+    body["index_id"] = index_id(searcher.index.manifest)
+    return jsonify(body)
 
 
 @api.route("/api/search/batch", methods=["POST"])
 def search_batch():
-    body = _json_object()
     config = current_app.config
-    queries = body.get("queries")
-    if not isinstance(queries, list) or not queries:
-        raise InputError("invalid_queries", "'queries' must be a non-empty list of {\"id\", \"q\"} objects")
-    if len(queries) > config["MAX_BATCH"]:
-        raise InputError("too_many_queries", f"'queries' holds {len(queries)} queries; the limit is "
-                                             f"{config['MAX_BATCH']}")
-    k, low_confidence = _options(body)
+    queries, k, low_confidence = batch_request(_json_object(), config)
     entries: list[dict] = []
     valid: list[tuple[int, str]] = []
     for position, item in enumerate(queries):
         item_id = item.get("id", position) if isinstance(item, dict) else position
         try:
-            if not isinstance(item, dict):
-                raise InputError("invalid_query", f"queries[{position}] must be an object with \"id\" and \"q\"")
-            query = parse_query(item.get("q"), config["MAX_QUERY_CHARS"], name=f"queries[{position}].q")
+            query = query_item(item, position, config)
             valid.append((position, query))
             entries.append({"id": item_id})
         except InputError as exc:
@@ -157,7 +165,9 @@ def search_batch():
     outcomes = searcher.search_batch([q for _, q in valid], k, low_confidence) if valid else []
     for (position, _), outcome in zip(valid, outcomes):
         entries[position].update(outcome_body(outcome, searcher.index.documents))
-    return jsonify({"results": entries, "took_ms": round((time.perf_counter() - started) * 1000, 2)})
+    observability.note_search(outcomes, [q for _, q in valid])
+    return jsonify({"results": entries, "took_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "index_id": index_id(searcher.index.manifest)})
 
 
 @api.route("/api/passages/<path:passage_id>", methods=["GET"])
@@ -174,3 +184,14 @@ def healthz():
     manifest = _searcher().index.manifest
     return jsonify({"status": "ok", "passages": manifest["passages"], "model": manifest["model"],
                     "built_at": manifest["built_at"]})
+
+
+@api.route("/readyz", methods=["GET"])
+def readyz():
+    """200 once this worker can answer, with the index id and model; 503 before."""
+    searcher = current_app.extensions.get("searcher")
+    if searcher is None:
+        return jsonify({"ready": False}), 503
+    manifest = searcher.index.manifest
+    return jsonify({"ready": True, "index_id": index_id(manifest), "model": manifest["model"],
+                    "passages": manifest["passages"], "built_at": manifest["built_at"]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
@@ -109,7 +110,7 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
                             (PLAIN_VECTORS, embedded.plain), (PLAIN_UNIT_VECTORS, embedded.plain_units)):
             flat = faiss.IndexFlatIP(dim)
             flat.add(np.ascontiguousarray(block))
-            faiss.write_index(flat, str(work / name))
+            _write_faiss(faiss, flat, work / name)
         np.save(work / UNIT_SPANS, embedded.unit_spans)
         (work / KEYS_FILE).write_text(json.dumps(embedded.keys), encoding="utf-8")
         np.save(work / UNIT_ROWS, embedded.unit_rows)
@@ -269,6 +270,21 @@ def _builder_alive(name: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+_STRERROR = {os.strerror(code): code for code in errno.errorcode}
+
+
+def _write_faiss(faiss, flat, path: Path) -> None:
+    """faiss reports a failed write (a full disk) as RuntimeError "... (No space left on device)": make it the
+    OSError it is, so the command line prints one clear line."""
+    try:
+        faiss.write_index(flat, str(path))
+    except RuntimeError as exc:
+        reason = str(exc).rstrip().rstrip(")").rpartition("(")[2]
+        if reason in _STRERROR:
+            raise OSError(_STRERROR[reason], reason, str(path)) from None
+        raise
 
 
 def _write_jsonl(path: Path, records) -> None:

@@ -91,7 +91,12 @@ def _settings(args) -> dict:
 
 def _build(args) -> int:
     settings = _settings(args)
-    build_with_progress(settings, progress=not args.quiet, sub_units=not args.no_sub_units)
+    try:
+        build_with_progress(settings, progress=not args.quiet, sub_units=not args.no_sub_units)
+    except OSError as exc:  # disk full, read-only or unwritable index directory: nothing went live
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise QAError(f"build failed: {exc.strerror or exc}{where}; the index in {settings['INDEX_DIR']} "
+                      "was not changed") from None
     return 0
 
 
@@ -126,6 +131,9 @@ def _search(args) -> int:
     started = time.perf_counter()
     outcome = searcher.search(query, args.k or settings["DEFAULT_K"], args.include_low_confidence)
     body = search_body(outcome, searcher.index.documents, (time.perf_counter() - started) * 1000)
+    from qa.identity import index_id
+
+    body["index_id"] = index_id(searcher.index.manifest)
     if args.json:
         print(json.dumps(body, ensure_ascii=False, indent=2))
         return 0
@@ -159,10 +167,25 @@ def _serve(args) -> int:
         reason = str(exc)
     if reason:
         print(f"index needs a build: {reason}", file=sys.stderr)
-        build_with_progress(settings)
+        _build_in_child(settings)
     read_manifest(settings["INDEX_DIR"])
+    from qa.index import load_index
+
+    # Refuse a corrupt or truncated index here, in one line, before any worker starts.
+    load_index(settings["INDEX_DIR"], model=settings["MODEL"], check_corpus=False)
     overrides = {"INDEX_DIR": settings["INDEX_DIR"], "CORPUS": settings["CORPUS"], "MODEL": settings["MODEL"]}
     return serve(overrides, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
+
+
+def _build_in_child(settings: dict) -> None:
+    """Build in a child process: the server process, which forks the workers, must never have run torch
+    (its thread pools do not survive fork) nor keep the model's memory."""
+    import subprocess
+
+    command = [sys.executable, "-m", "qa", "build", "--index", str(settings["INDEX_DIR"]),
+               "--corpus", str(settings["CORPUS"]), "--model", str(settings["MODEL"])]
+    if subprocess.run(command).returncode != 0:
+        raise QAError("the index build failed (see above); the server did not start")
 
 
 def _eval(args) -> int:

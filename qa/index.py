@@ -161,7 +161,9 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
     reason = staleness(index_dir, corpus_path, model, check_corpus)
     if reason:
         raise IndexLoadError(reason)
-    path = live_path(index_dir)
+    # Resolve `current` once: a build that swaps it meanwhile cannot mix two builds' files in one load.
+    path = live_path(index_dir).resolve()
+    manifest = read_manifest(path)
     hint = rebuild_hint(index_dir)
     try:
         vectors = faiss.read_index(str(path / VECTORS))

@@ -40,6 +40,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_BATCH", 1000, "Most queries in one POST /api/search/batch."),
     Setting("CORS_ORIGINS", "", "Comma-separated origins allowed to call /api/* from a browser; empty: CORS off."),
     Setting("FRAME_ANCESTORS", "", "Space-separated origins allowed to put /embed in an iframe; empty: any."),
+    # Limits: enforced by gunicorn (request line, headers) and again by the app, so any WSGI server keeps them.
+    Setting("MAX_REQUEST_LINE", 8190, "Longest request line (method, path, query string, protocol) in bytes; "
+            "over it: 414 uri_too_long. 8190 is gunicorn's ceiling."),
+    Setting("MAX_HEADER_BYTES", 8190, "Longest request header line (name and value) in bytes; over it: 431 "
+            "headers_too_large."),
+    Setting("MAX_HEADERS", 100, "Most request header fields; over it: 431 headers_too_large."),
+    Setting("MAX_BODY_BYTES", 4 * 1024 * 1024, "Largest request body in bytes; over it: 413 body_too_large."),
+    Setting("LOG_QUERIES", False, "Also write the query text into the access log. Off: queries are health "
+            "information and never logged."),
+    Setting("RATE_LIMIT", "", "Requests per client address on /api/*, as flask-limiter limits, e.g. "
+            "'30/minute;500/hour'; empty: no limit."),
+    Setting("RATE_LIMIT_STORAGE", "memory://", "Where rate-limit counters live: memory:// (per worker) or a "
+            "redis://host:6379 URI shared by all workers and replicas."),
+    Setting("TRUSTED_PROXIES", 0, "Reverse proxies in front of the service whose X-Forwarded-For is trusted; "
+            "0: the client address is the socket peer."),
 )
 DEFAULTS = {setting.name: setting.default for setting in SETTINGS}
 

@@ -22,6 +22,8 @@ def parse_query(value: object, max_chars: int, name: str = "q") -> str:
 def parse_k(value: object, default: int, max_k: int) -> int:
     if value is None:
         return default
+    if isinstance(value, float) and value.is_integer():  # JSON has one number type: 3.0 is the integer 3
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise InputError("invalid_k", f"'k' must be an integer from 1 to {max_k}")
     try:

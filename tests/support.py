@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -51,34 +52,41 @@ def get_json(url: str, timeout: float = 30) -> tuple[int, dict]:
 
 
 class Server:
-    """`python -m qa serve` on a free loopback port; stops on exit, even when a test fails."""
+    """`python -m qa serve` on a free loopback port; stops on exit, even when a test fails.
 
-    def __init__(self, *args: str, startup_timeout: float = 240, **env: str) -> None:
+    Its output goes to a file, never a pipe: a pipe nobody reads fills up and blocks the server's logging."""
+
+    def __init__(self, *args: str, startup_timeout: float = 240, ready_path: str = "/healthz", **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = ["serve", "--host", "127.0.0.1", "--port", str(self.port), *args]
         self.env = env
         self.startup_timeout = startup_timeout
+        self.ready_path = ready_path
         self.process: subprocess.Popen | None = None
-        self.log = ""
+        self._output = tempfile.NamedTemporaryFile(prefix="qa-server-", suffix=".log", delete=False)
+
+    @property
+    def log(self) -> str:
+        """Everything the server printed so far."""
+        return Path(self._output.name).read_text(encoding="utf-8", errors="replace")
 
     def __enter__(self) -> Server:
         self.process = subprocess.Popen([sys.executable, "-m", "qa", *self.args], cwd=ROOT, env=qa_env(**self.env),
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                        stdout=self._output, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self.log = self.process.stdout.read()
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log}")
             try:
-                status, _ = get_json(self.url + "/healthz", timeout=2)
+                status, _ = get_json(self.url + self.ready_path, timeout=2)
                 if status == 200:
                     return self
             except (urllib.error.URLError, ConnectionError, OSError, json.JSONDecodeError):
                 pass
             time.sleep(0.25)
         self.__exit__(None, None, None)
-        raise RuntimeError(f"server did not answer /healthz within {self.startup_timeout}s:\n{self.log}")
+        raise RuntimeError(f"server did not answer {self.ready_path} within {self.startup_timeout}s:\n{self.log}")
 
     def __exit__(self, *exc) -> None:
         if self.process and self.process.poll() is None:
@@ -88,5 +96,4 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process and self.process.stdout:
-            self.log += self.process.stdout.read() or ""
+        self._output.close()

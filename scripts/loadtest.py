@@ -1,0 +1,218 @@
+"""Bounded load on loopback against `python -m qa serve`: N clients for T seconds with distinct realistic queries.
+
+Reports throughput, p50/p95/p99 latency, errors and the server's RSS (master and workers) after start-up,
+after warm-up and at the end, and checks the targets: zero errors, RSS growth under 5% after warm-up, and
+the p99 of the last 10 s within 1.5x of the p99 of the first 10 s after warm-up.
+
+    python scripts/loadtest.py --clients 16 --seconds 60 --workers 2            # starts its own server
+    python scripts/loadtest.py --url http://127.0.0.1:8000 --server-pid PID --clients 4 --seconds 20  # a running one
+    python scripts/loadtest.py --clients 16 --seconds 30 --sighup-at 15     # reload the index mid-load
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support import free_port, qa_env  # noqa: E402
+
+WINDOW = 10.0  # seconds compared at the start and the end of the measured run
+
+
+def questions(seed: int) -> list[str]:
+    """The labelled questions, each also in lower case and with a short family-style prefix: ~600 distinct."""
+    base = [json.loads(line)["query"] for line in (ROOT / "eval" / "guide_questions.jsonl").open(encoding="utf-8")
+            if line.strip()]
+    prefixes = ["", "please help: ", "my child's nurse said, ", "quick question, "]
+    variants = [prefix + (q.lower() if n % 2 else q) for n, q in enumerate(base) for prefix in prefixes]
+    random.Random(seed).shuffle(variants)
+    return variants
+
+
+def server_rss(pid: int | None) -> int | None:
+    """Resident memory of the server: the gunicorn master and all its workers."""
+    if pid is None:
+        return None
+    try:
+        process = psutil.Process(pid)
+        return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
+    except psutil.Error:
+        return None
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+class Client(threading.Thread):
+    """One client sending its share of the questions back to back, each on a new connection: a kept-alive
+    connection stays with one gunicorn worker, and patients' browsers are many different connections."""
+
+    def __init__(self, host: str, port: int, queries: list[str], stop: threading.Event, records: list) -> None:
+        super().__init__(daemon=True)
+        self.host, self.port, self.queries, self.stop, self.records = host, port, queries, stop, records
+
+    def run(self) -> None:
+        n = 0
+        while not self.stop.is_set():
+            query = self.queries[n % len(self.queries)]
+            n += 1
+            started = time.perf_counter()
+            ok = False
+            connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
+            try:
+                connection.request("GET", "/api/search?" + urllib.parse.urlencode({"q": query, "k": 5}),
+                                   headers={"Connection": "close"})
+                response = connection.getresponse()
+                body = response.read()
+                ok = response.status == 200 and b'"results"' in body
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                connection.close()
+            self.records.append((time.monotonic(), time.perf_counter() - started, ok))
+
+
+def wait_ready(host: str, port: int, timeout: float, process: subprocess.Popen | None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"error: the server exited with {process.returncode}")
+        try:
+            connection = http.client.HTTPConnection(host, port, timeout=2)
+            connection.request("GET", "/readyz")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"error: the server was not ready within {timeout:.0f}s")
+
+
+def run(args) -> dict:
+    process = None
+    log = None
+    if args.url:
+        parsed = urllib.parse.urlsplit(args.url)
+        host, port = parsed.hostname, parsed.port or 80
+    else:
+        host, port = "127.0.0.1", free_port()
+        log = open(args.server_log, "w") if args.server_log else subprocess.DEVNULL
+        command = [sys.executable, "-m", "qa", "serve", "--host", host, "--port", str(port),
+                   "--workers", str(args.workers), "--threads", str(args.threads)]
+        if args.index:
+            command += ["--index", args.index]
+        process = subprocess.Popen(command, cwd=ROOT, env=qa_env(), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(host, port, args.startup_timeout, process)
+        pid = process.pid if process else args.server_pid
+        load_start = round(os.getloadavg()[0], 2)  # the machine's 1-minute load: other work skews latency
+        rss_start = server_rss(pid)
+        pool = questions(args.seed)
+        stop = threading.Event()
+        records: list = []
+        clients = [Client(host, port, pool[n::args.clients], stop, records) for n in range(args.clients)]
+        began = time.monotonic()
+        for client in clients:
+            client.start()
+        time.sleep(args.warmup)
+        rss_warm = server_rss(pid)
+        if args.sighup_at is not None and pid:
+            # An index reload in every worker in the middle of the load: it must cost no request.
+            threading.Timer(args.sighup_at, os.kill, (pid, signal.SIGHUP)).start()
+        time.sleep(args.seconds)
+        stop.set()
+        for client in clients:
+            client.join(timeout=90)
+        rss_end = server_rss(pid)
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if log not in (None, subprocess.DEVNULL):
+            log.close()
+    measured_from = began + args.warmup
+    measured = [r for r in records if r[0] >= measured_from]
+    latencies = [r[1] * 1000 for r in measured if r[2]]
+    end = max((r[0] for r in measured), default=measured_from)
+    first = [r[1] * 1000 for r in measured if r[0] < measured_from + WINDOW and r[2]]
+    last = [r[1] * 1000 for r in measured if r[0] >= end - WINDOW and r[2]]
+    report = {
+        "sighup_at_seconds": args.sighup_at,
+        "clients": args.clients, "seconds": args.seconds, "warmup_seconds": args.warmup,
+        "workers": args.workers if not args.url else None, "threads": args.threads if not args.url else None,
+        "requests": len(measured), "errors": sum(1 for r in measured if not r[2]),
+        "errors_during_warmup": sum(1 for r in records if r[0] < measured_from and not r[2]),
+        "throughput_rps": round(len(measured) / max(end - measured_from, 1e-9), 2),
+        "p50_ms": round(percentile(latencies, 50), 1), "p95_ms": round(percentile(latencies, 95), 1),
+        "p99_ms": round(percentile(latencies, 99), 1),
+        "p99_first_10s_ms": round(percentile(first, 99), 1), "p99_last_10s_ms": round(percentile(last, 99), 1),
+        "rss_start_mb": rss_start and round(rss_start / 2**20, 1),
+        "rss_after_warmup_mb": rss_warm and round(rss_warm / 2**20, 1),
+        "rss_end_mb": rss_end and round(rss_end / 2**20, 1),
+    }
+    windows = int((end - measured_from) // WINDOW) + 1
+    report["p99_by_10s_ms"] = [round(percentile([r[1] * 1000 for r in measured if r[2] and
+                                                 measured_from + w * WINDOW <= r[0] < measured_from + (w + 1) * WINDOW],
+                                                99), 1) for w in range(windows)]
+    report["loadavg_start"], report["loadavg_end"] = load_start, round(os.getloadavg()[0], 2)
+    report["rss_growth_after_warmup"] = (round(rss_end / rss_warm - 1, 4) if rss_warm and rss_end else None)
+    report["p99_last_over_first"] = round(report["p99_last_10s_ms"] / report["p99_first_10s_ms"], 3) \
+        if first and last else None
+    report["targets"] = {
+        "zero_errors": report["errors"] == 0 and report["errors_during_warmup"] == 0,
+        "rss_growth_under_5pct": report["rss_growth_after_warmup"] is not None
+        and report["rss_growth_after_warmup"] < 0.05,
+        "p99_stable_within_1_5x": report["p99_last_over_first"] is not None and report["p99_last_over_first"] <= 1.5,
+    }
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds, after the warm-up")
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds of load before measuring")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--index", help="index directory for the server it starts (default: index/)")
+    parser.add_argument("--url", help="load an already running server instead of starting one")
+    parser.add_argument("--server-pid", type=int, help="with --url: the server's master pid, for its RSS")
+    parser.add_argument("--server-log", help="write the started server's output here")
+    parser.add_argument("--startup-timeout", type=float, default=300.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sighup-at", type=float, help="send SIGHUP (reload the index) this many measured "
+                                                         "seconds into the run")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args()
+    if args.clients < 1 or args.seconds < 2 * WINDOW or args.seconds > 600:
+        parser.error("--clients must be at least 1 and --seconds from 20 to 600 (the run is bounded)")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    report = run(args)
+    print(json.dumps(report, indent=2))
+    return 1 if args.check and not all(report["targets"].values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
