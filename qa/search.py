@@ -121,7 +121,7 @@ class Searcher:
         penalty = self._foreign_penalty(analysed)
         coverage_terms = self._coverage_terms(analysed)
         confidence = self._confidence(rows[0], vector, coverage_terms, penalty) if rows else 0.0
-        notice = self.notices.urgent_notice(analysed.raw)
+        notice = self.notices.urgent_notice(analysed.raw, vector)
         if analysed.phrases:
             allowed = self._rows_with_phrases(analysed.phrases)
             keep = [i for i, row in enumerate(rows) if row in allowed]

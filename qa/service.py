@@ -33,4 +33,6 @@ def open_searcher(settings: dict, encoder: Encoder | None = None) -> Searcher:
         raise QAError(str(exc)) from None
     retrieval = load_retrieval_settings(settings["RETRIEVAL_FILE"])
     encoder = encoder or load_encoder(settings["MODEL"])
+    if notices.urgent is not None:
+        notices.urgent.attach_encoder(encoder)  # for the semantic check's example sentences, encoded on first use
     return Searcher(index, encoder, retrieval, lay_terms, notices)
