@@ -143,13 +143,13 @@ def _row(item: Labelled, decision) -> dict:
 
 def _table(report: dict) -> str:
     lines = [f"urgent notice on {report['file']}", "",
-             f"{'split':<44} {'emergencies':>11} {'recall':>7} {'calm':>5} {'false notices':>13}"]
+             f"{'split':<46} {'emergencies':>11} {'recall':>7} {'calm':>5} {'false notices':>13}"]
     rows = [*report["splits"].items(), ("all", report["all"])]
     rows += [(f"[{report['split']}] {name}", figures) for name, figures in report.get("ablation", {}).items()]
     for name, s in rows:
         recall = "-" if s["recall"] is None else f"{s['recall']:.3f}"
         false = "-" if s["false_notice_rate"] is None else f"{s['false_notice_rate']:.3f}"
-        lines.append(f"{name:<44} {s['emergencies']:>11} {recall:>7} {s['calm']:>5} {false:>13}")
+        lines.append(f"{name:<46} {s['emergencies']:>11} {recall:>7} {s['calm']:>5} {false:>13}")
     lines.append(f"\n{report['ms_per_question']:.3f} ms per question for the decision (query vectors excluded)")
     for title, key in (("missed emergencies", "misses"), ("false notices", "false_notices")):
         lines.append(f"\n{title} ({report['split']}): {len(report[key])}")

@@ -132,8 +132,12 @@ class Speller:
     """
 
     def __init__(self, words: list[str]) -> None:
-        words = [plain(w.rstrip("*")) for w in words]
-        self._choices = sorted({w for w in words if len(w) >= SPELL_MIN_LENGTH and w.isalpha()})
+        words = [plain(w) for w in words if w.rstrip("*").isalpha()]
+        # A prefix such as "bleed*" stands for its usual forms: "bleding" is closest to "bleeding".
+        self._prefixes = tuple(w[:-1] for w in words if w.endswith("*"))
+        forms = [f for w in words for f in ([w[:-1], w[:-1] + "ing", w[:-1] + "ed", w[:-1] + "s"]
+                                            if w.endswith("*") else [w])]
+        self._choices = sorted({w for w in forms if len(w) >= SPELL_MIN_LENGTH})
         self._stems = {stem(w) for w in self._choices}
 
     def correct(self, tokens: list[Token]) -> tuple[list[Token], dict[str, str]]:
@@ -143,7 +147,8 @@ class Speller:
         for token in tokens:
             word = token.text
             if (token.number is None and len(word) >= SPELL_MIN_LENGTH and word.isalpha()
-                    and token.stem not in self._stems and english_zipf(word) < COMMON_ZIPF):
+                    and token.stem not in self._stems and not word.startswith(self._prefixes)
+                    and english_zipf(word) < COMMON_ZIPF):
                 better = self._closest(word)
                 if better:
                     changes[word] = better
