@@ -34,5 +34,6 @@ def open_searcher(settings: dict, encoder: Encoder | None = None) -> Searcher:
     retrieval = load_retrieval_settings(settings["RETRIEVAL_FILE"])
     encoder = encoder or load_encoder(settings["MODEL"])
     if notices.urgent is not None:
-        notices.urgent.attach_encoder(encoder)  # for the semantic check's example sentences, encoded on first use
+        # The semantic check's example sentences: encoded on first use, then read from a small cache file.
+        notices.urgent.attach_encoder(encoder, Path(settings["INDEX_DIR"]) / "cache")
     return Searcher(index, encoder, retrieval, lay_terms, notices)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,13 +91,17 @@ class UrgentDetector:
         self.speller = Speller(words)
         self._vectors: dict[str, np.ndarray] | None = None
         self._encoder = None
+        self._cache: Path | None = None
         self._lock = threading.Lock()
 
     # -- the semantic check ------------------------------------------------------------------------------
-    def attach_encoder(self, encoder) -> None:
-        """The model whose query vectors ``decide`` will get; the examples are encoded on first use only."""
+    def attach_encoder(self, encoder, cache_dir: str | Path | None = None) -> None:
+        """The model whose query vectors ``decide`` will get. The examples are encoded on first use only, and
+        their vectors kept in ``cache_dir`` under a name made of the model and the examples' hash."""
         self._encoder = encoder
         self._vectors = None
+        self._cache = Path(cache_dir) / f"urgent-examples-{self.examples_fingerprint(encoder.name)}.npz" \
+            if cache_dir else None
 
     @property
     def semantic_ready(self) -> bool:
@@ -106,15 +111,38 @@ class UrgentDetector:
         if self._vectors is None:
             with self._lock:
                 if self._vectors is None:
-                    from qa.index import plain_typography
-
-                    self._vectors = {kind: self._encoder.encode([plain_typography(s) for s in sentences])
-                                     for kind, sentences in self.examples.items()}
+                    self._vectors = self._read_cache() or self._encode_examples()
         return self._vectors
 
-    def examples_fingerprint(self) -> str:
-        text = json.dumps(self.examples, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+    def _encode_examples(self) -> dict[str, np.ndarray]:
+        from qa.index import plain_typography
+
+        vectors = {kind: self._encoder.encode([plain_typography(s) for s in sentences])
+                   for kind, sentences in self.examples.items()}
+        if self._cache is not None:
+            try:  # a cache that cannot be written only costs the next start an encode
+                self._cache.parent.mkdir(parents=True, exist_ok=True)
+                partial = self._cache.with_suffix(f".{os.getpid()}.tmp.npz")
+                np.savez(partial, **vectors)
+                os.replace(partial, self._cache)
+            except OSError:
+                pass
+        return vectors
+
+    def _read_cache(self) -> dict[str, np.ndarray] | None:
+        if self._cache is None or not self._cache.is_file():
+            return None
+        try:
+            with np.load(self._cache) as stored:
+                vectors = {kind: stored[kind] for kind in self.examples}
+        except (OSError, ValueError, KeyError):
+            return None
+        sizes_match = all(len(vectors[k]) == len(self.examples[k]) for k in self.examples)
+        return vectors if sizes_match and vectors["urgent"].shape[1] == self._encoder.dim else None
+
+    def examples_fingerprint(self, model: str) -> str:
+        text = json.dumps([model, self.examples], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def semantic(self, vector: np.ndarray) -> dict:
         """The nearest urgent and calm examples to the query vector and how far it leans toward urgent."""

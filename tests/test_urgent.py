@@ -212,3 +212,25 @@ def test_search_passes_its_query_vector_to_the_notice(fake_app, monkeypatch):
     assert isinstance(seen[0], np.ndarray) and seen[0].shape == (searcher.encoder.dim,)
     calm = fake_app.test_client().get("/api/search", query_string={"q": "can a seizure be a sign of relapse"})
     assert "notice" not in calm.json
+
+
+def test_example_vectors_are_cached_by_model_and_examples(tmp_path):
+    semantic = {"rescue_at": 0.9, "urgent": ["purple elephant stampede"], "calm": ["quiet library"]}
+    encoder = HashingEncoder(256)
+    vector = encoder.encode(["purple elephant stampede"])[0]
+    first = _tiny(semantic)
+    first.attach_encoder(encoder, tmp_path)
+    assert first.decide("purple elephant stampede", vector).fires
+    (cached,) = tmp_path.glob("urgent-examples-*.npz")
+
+    class NoEncoding(HashingEncoder):
+        def encode(self, texts, batch_size=64, progress=False):
+            raise AssertionError("the cached vectors should have been read")
+
+    second = _tiny(semantic)
+    second.attach_encoder(NoEncoding(256), tmp_path)
+    assert second.decide("purple elephant stampede", vector).fires
+    changed = _tiny({**semantic, "calm": ["quiet library", "a new calm example"]})
+    changed.attach_encoder(encoder, tmp_path)
+    assert changed.decide("purple elephant stampede", vector).fires
+    assert len(list(tmp_path.glob("urgent-examples-*.npz"))) == 2  # other examples, another file
