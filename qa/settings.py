@@ -26,7 +26,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INDEX_DIR", "index", "Directory that holds the built index."),
     Setting("MODEL", DEFAULT_MODEL, "Embedding model: the bundled all-MiniLM-L6-v2 or a local "
             "sentence-transformers directory. Nothing is downloaded."),
-    Setting("NOTICES_FILE", "corpus/notices.json", "Abstention and urgent-care texts and the urgent triggers."),
+    Setting("NOTICES_FILE", "corpus/notices.json", "Abstention and urgent-care texts, and the name of the urgent "
+            "rules file (corpus/urgent.json)."),
     Setting("LAY_TERMS_FILE", "corpus/lay_terms.tsv", "Lay-to-clinical query expansions (queries only)."),
     Setting("RETRIEVAL_FILE", "corpus/retrieval.json", "Fusion weights and the abstention threshold "
             "(written by `python -m qa eval --calibrate`)."),

@@ -129,6 +129,10 @@ def run_urgent_eval(args, settings: dict) -> int:
         for name, switches in COMBINATIONS.items():
             results = evaluate(searcher, chosen, **switches)[0]
             report["ablation"][name] = score(chosen, [d.fires for d in results])
+        if searcher.notices.urgent.semantic_ready:  # nearer an urgent example than any calm one, no rules at all
+            vectors = query_vectors(searcher, [item.query for item in chosen])
+            leaning = [searcher.notices.urgent.semantic(v)["margin"] > 0 for v in vectors]
+            report["ablation"]["semantic check alone (nearest example)"] = score(chosen, leaning)
     report["misses"] = [_row(i, d) for i, d in zip(items, decisions) if i in chosen and i.urgent and not d.fires]
     report["false_notices"] = [_row(i, d) for i, d in zip(items, decisions)
                                if i in chosen and not i.urgent and d.fires]
@@ -143,13 +147,13 @@ def _row(item: Labelled, decision) -> dict:
 
 def _table(report: dict) -> str:
     lines = [f"urgent notice on {report['file']}", "",
-             f"{'split':<46} {'emergencies':>11} {'recall':>7} {'calm':>5} {'false notices':>13}"]
+             f"{'split':<48} {'emergencies':>11} {'recall':>7} {'calm':>5} {'false notices':>13}"]
     rows = [*report["splits"].items(), ("all", report["all"])]
     rows += [(f"[{report['split']}] {name}", figures) for name, figures in report.get("ablation", {}).items()]
     for name, s in rows:
         recall = "-" if s["recall"] is None else f"{s['recall']:.3f}"
         false = "-" if s["false_notice_rate"] is None else f"{s['false_notice_rate']:.3f}"
-        lines.append(f"{name:<46} {s['emergencies']:>11} {recall:>7} {s['calm']:>5} {false:>13}")
+        lines.append(f"{name:<48} {s['emergencies']:>11} {recall:>7} {s['calm']:>5} {false:>13}")
     lines.append(f"\n{report['ms_per_question']:.3f} ms per question for the decision (query vectors excluded)")
     for title, key in (("missed emergencies", "misses"), ("false notices", "false_notices")):
         lines.append(f"\n{title} ({report['split']}): {len(report[key])}")
