@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=_positive, default=1, help="worker processes (each loads the model)")
     serve.add_argument("--threads", type=_positive, default=4, help="threads per worker")
 
+    notice = commands.add_parser("notice", help="say whether the urgent notice fires for a question, and why")
+    notice.add_argument("question")
+    notice.add_argument("--index", help="index directory (default: index/)")
+    notice.add_argument("--json", action="store_true", help="print the decision as JSON")
+
     from qa.evaluate_cli import add_eval_parser
 
     add_eval_parser(commands)
@@ -72,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"build": _build, "search": _search, "serve": _serve, "eval": _eval}[args.command](args)
+        return {"build": _build, "search": _search, "serve": _serve, "eval": _eval,
+                "notice": _notice}[args.command](args)
     except (QAError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -192,3 +198,12 @@ def _eval(args) -> int:
     from qa.evaluate_cli import run_eval
 
     return run_eval(args)
+
+
+def _notice(args) -> int:
+    from qa.urgent_cli import run_notice
+    from qa.validation import parse_query
+
+    settings = _settings(args)
+    args.question = parse_query(args.question, settings["MAX_QUERY_CHARS"], name="question")
+    return run_notice(args, settings)

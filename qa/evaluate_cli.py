@@ -17,7 +17,13 @@ from qa.settings import load_settings
 
 def add_eval_parser(commands) -> None:
     parser = commands.add_parser("eval", help="score a labelled query set with standard IR metrics")
-    parser.add_argument("--queries", required=True, help="TSV 'qid<TAB>question' or JSONL with gold quotes")
+    parser.add_argument("--queries", help="TSV 'qid<TAB>question' or JSONL with gold quotes")
+    parser.add_argument("--urgent", metavar="FILE",
+                        help="score the urgent notice instead, on JSONL {qid, query, urgent, concept, split}")
+    parser.add_argument("--split", choices=("dev", "test", "all"), default="all",
+                        help="with --urgent: which split's misses to list (figures are printed for each split)")
+    parser.add_argument("--ablation", action="store_true",
+                        help="with --urgent: also score each combination of cues and semantic check")
     parser.add_argument("--qrels", help="TREC qrels 'qid 0 doc_id grade' (documents or passage ids)")
     parser.add_argument("--index", help="index directory (default: index/)")
     parser.add_argument("--retrieval", help="retrieval settings JSON (default: corpus/retrieval.json)")
@@ -92,6 +98,12 @@ class _Evaluation:
 
 def run_eval(args) -> int:
     settings = load_settings({"INDEX_DIR": args.index})
+    if bool(args.queries) == bool(args.urgent):
+        raise InputError("invalid_arguments", "eval needs exactly one of --queries FILE or --urgent FILE")
+    if args.urgent:
+        from qa.urgent_cli import run_urgent_eval
+
+        return run_urgent_eval(args, settings)
     queries = ev.load_queries(args.queries)
     qrels = ev.load_qrels(args.qrels, {q.qid for q in queries}) if args.qrels else None
     searcher = _system(settings, args.retrieval)

@@ -116,7 +116,7 @@ class Searcher:
         confidence_of = Confidence(self.index, self.dense, analysed, vector, settings.coverage_weight,
                                    settings.foreign_term_penalty)
         confidence = confidence_of(rows[0]) if rows else 0.0
-        notice = self.notices.urgent_notice(analysed.raw)
+        notice = self.notices.urgent_notice(analysed.raw, vector)
         if analysed.phrases:
             allowed = self._rows_with_phrases(analysed.phrases)
             keep = [i for i, row in enumerate(rows) if row in allowed]

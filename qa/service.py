@@ -67,4 +67,7 @@ def open_searcher(settings: dict, encoder: Encoder | None = None) -> Searcher:
         raise QAError(str(exc)) from None
     retrieval = load_retrieval_settings(settings["RETRIEVAL_FILE"], index.manifest)
     encoder = encoder or load_encoder(settings["MODEL"])
+    if notices.urgent is not None:
+        # The semantic check's example sentences: encoded on first use, then read from a small cache file.
+        notices.urgent.attach_encoder(encoder, Path(settings["INDEX_DIR"]) / "cache")
     return Searcher(index, encoder, retrieval, lay_terms, notices)

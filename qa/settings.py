@@ -26,8 +26,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INDEX_DIR", "index", "Directory that holds the built index."),
     Setting("MODEL", DEFAULT_MODEL, "Embedding model: the bundled all-MiniLM-L6-v2 or a local "
             "sentence-transformers directory. Nothing is downloaded."),
-    Setting("NOTICES_FILE", "", "Abstention and urgent-care texts and the urgent triggers. Empty: the corpus's "
-            "own (notices.json in a corpus directory, STEM.notices.json beside STEM.jsonl), else built-in texts."),
+    Setting("NOTICES_FILE", "", "Abstention and urgent-care texts, and the name of the urgent rules file "
+            "(urgent.json beside it). Empty: the corpus's own (notices.json in a corpus directory, "
+            "STEM.notices.json beside STEM.jsonl), else built-in texts and no urgent notice."),
     Setting("LAY_TERMS_FILE", "", "Lay-to-clinical query expansions (queries only). Empty: the corpus's own "
             "(lay_terms.tsv, or STEM.lay_terms.tsv), else none."),
     Setting("RETRIEVAL_FILE", "", "Fusion weight and abstention threshold, written by `python -m qa eval "

@@ -43,3 +43,35 @@ def test_every_gold_quote_is_in_the_guide():
     for query in ev.load_queries(QUERIES):
         for quote in query.gold:
             assert quote in guide, f"{query.qid}: gold quote {quote!r} is not in the guide"
+
+
+URGENT = ROOT / "eval" / "urgent_questions.jsonl"
+URGENT_FLOOR = json.loads((ROOT / "eval" / "urgent_floor.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def urgent_figures(real_app):
+    from qa.urgent_cli import evaluate, load_labelled, score
+
+    items = load_labelled(URGENT)
+    decisions, _ = evaluate(real_app.extensions["searcher"], items)
+    return {split: score([i for i in items if i.split == split],
+                         [d.fires for i, d in zip(items, decisions) if i.split == split]) for split in ("dev", "test")}
+
+
+@pytest.mark.parametrize("split", ["test", "dev"])
+def test_urgent_notice_stays_within_its_floors(urgent_figures, split):
+    figures, floor = urgent_figures[split], URGENT_FLOOR[split]
+    assert figures["recall"] >= floor["recall_at_least"], f"{split} recall fell to {figures['recall']}"
+    assert figures["false_notice_rate"] <= floor["false_notice_rate_at_most"], \
+        f"{split} false-notice rate rose to {figures['false_notice_rate']}"
+
+
+def test_urgent_set_is_substantial_and_split():
+    from qa.urgent_cli import load_labelled
+
+    items = load_labelled(URGENT)
+    assert sum(i.urgent for i in items) >= 100 and sum(not i.urgent for i in items) >= 200
+    for split in ("dev", "test"):
+        assert sum(i.urgent for i in items if i.split == split) >= 50
+        assert sum(not i.urgent for i in items if i.split == split) >= 100

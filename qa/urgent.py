@@ -1,0 +1,222 @@
+"""Urgent-care detection: symptom concepts, readings, question-form cues and example sentences from one data file."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qa.urgent_match import NumberRule, Phrase, Reading, Sentence, Speller, tokenize
+
+
+@dataclass(frozen=True)
+class Concept:
+    """Fires when one phrase of every group occurs within ``window`` words of each other."""
+
+    name: str
+    groups: tuple[tuple[Phrase, ...], ...]
+    window: int
+
+    def match(self, sentence: Sentence) -> list[str] | None:
+        """The phrases that matched, or None."""
+        spans = []
+        for group in self.groups:
+            spans.append([(phrase, span) for phrase in group for span in phrase.any_order(sentence)])
+            if not spans[-1]:
+                return None
+        best = None
+        for combo in itertools.product(*spans):
+            first = min(span[0] for _, span in combo)
+            last = max(span[1] for _, span in combo)
+            if last - first <= self.window and (best is None or last - first < best[0]):
+                best = (last - first, [phrase.text for phrase, _ in combo])
+        return best[1] if best else None
+
+
+@dataclass
+class Decision:
+    """Whether the urgent notice fires for a question, and why."""
+
+    fires: bool
+    concepts: dict[str, list[str]] = field(default_factory=dict)  # concept name -> the phrases that matched it
+    readings: list[Reading] = field(default_factory=list)
+    cues: dict[str, float] = field(default_factory=dict)  # cue phrase -> its weight
+    corrections: dict[str, str] = field(default_factory=dict)
+    semantic: dict | None = None  # nearest urgent and calm examples and the margin's contribution
+    score: float = 0.0
+    reason: str = ""
+
+
+class UrgentDetector:
+    """Rules and examples from the urgent data file; ``decide`` explains, ``fires`` is the fast yes/no."""
+
+    def __init__(self, data: dict) -> None:
+        lists = {name: [str(p) for p in phrases] for name, phrases in data.get("lists", {}).items()}
+        window = int(data.get("window", 8))
+
+        def phrases(items) -> tuple[Phrase, ...]:
+            out: list[str] = []
+            for item in items:
+                item = str(item)
+                if item.startswith("@"):
+                    if item[1:] not in lists:
+                        raise ValueError(f"unknown list {item!r}; the lists are {', '.join(sorted(lists)) or 'none'}")
+                    out += lists[item[1:]]
+                else:
+                    out.append(item)
+            return tuple(Phrase.parse(p) for p in dict.fromkeys(out))
+
+        self.concepts = [Concept(str(c["name"]), tuple(phrases(g) for g in c["all_of"]), int(c.get("window", window)))
+                         for c in data["concepts"]]
+        self.number_rules = [NumberRule.parse(rule) for rule in data.get("numbers", [])]
+        # A reading under the limit overrides the word: "is 37.6 a fever" is not a fever.
+        self.vetoes = {rule["name"]: [str(c) for c in rule.get("under_limit_cancels", [])]
+                       for rule in data.get("numbers", [])}
+        self.reading_weight = float(data.get("reading_weight", 0.0))
+        cues = data.get("cues", {})
+        self.cues = [(Phrase.parse(text), float(weight)) for text, weight in cues.items() if not text.startswith("_")]
+        self.fire_at = float(data.get("fire_at", 0.0))
+        semantic = data.get("semantic", {})
+        self.semantic_weight = float(semantic.get("weight", 0.0))
+        self.semantic_band = float(semantic.get("band", 0.0))
+        self.rescue_at = float(semantic.get("rescue_at", 0.0))  # 0: no rescue
+        self.examples = {kind: [str(s) for s in semantic.get(kind, [])] for kind in ("urgent", "calm")}
+        words = [w for c in self.concepts for g in c.groups for p in g for w in p.text.split()]
+        self.speller = Speller(words)
+        self._vectors: dict[str, np.ndarray] | None = None
+        self._encoder = None
+        self._cache: Path | None = None
+        self._lock = threading.Lock()
+
+    # -- the semantic check ------------------------------------------------------------------------------
+    def attach_encoder(self, encoder, cache_dir: str | Path | None = None) -> None:
+        """The model whose query vectors ``decide`` will get. The examples are encoded on first use only, and
+        their vectors kept in ``cache_dir`` under a name made of the model and the examples' hash."""
+        self._encoder = encoder
+        self._vectors = None
+        self._cache = Path(cache_dir) / f"urgent-examples-{self.examples_fingerprint(encoder.name)}.npz" \
+            if cache_dir else None
+
+    @property
+    def semantic_ready(self) -> bool:
+        return self._encoder is not None and all(self.examples.values())
+
+    def _example_vectors(self) -> dict[str, np.ndarray]:
+        if self._vectors is None:
+            with self._lock:
+                if self._vectors is None:
+                    self._vectors = self._read_cache() or self._encode_examples()
+        return self._vectors
+
+    def _encode_examples(self) -> dict[str, np.ndarray]:
+        from qa.index import plain_typography
+
+        vectors = {kind: self._encoder.encode([plain_typography(s) for s in sentences])
+                   for kind, sentences in self.examples.items()}
+        if self._cache is not None:
+            try:  # a cache that cannot be written only costs the next start an encode
+                self._cache.parent.mkdir(parents=True, exist_ok=True)
+                partial = self._cache.with_suffix(f".{os.getpid()}.tmp.npz")
+                np.savez(partial, **vectors)
+                os.replace(partial, self._cache)
+            except OSError:
+                pass
+        return vectors
+
+    def _read_cache(self) -> dict[str, np.ndarray] | None:
+        if self._cache is None or not self._cache.is_file():
+            return None
+        try:
+            with np.load(self._cache) as stored:
+                vectors = {kind: stored[kind] for kind in self.examples}
+        except (OSError, ValueError, KeyError):
+            return None
+        sizes_match = all(len(vectors[k]) == len(self.examples[k]) for k in self.examples)
+        return vectors if sizes_match and vectors["urgent"].shape[1] == self._encoder.dim else None
+
+    def examples_fingerprint(self, model: str) -> str:
+        text = json.dumps([model, self.examples], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def semantic(self, vector: np.ndarray) -> dict:
+        """The nearest urgent and calm examples to the query vector and how far it leans toward urgent."""
+        vectors = self._example_vectors()
+        found = {}
+        for kind in ("urgent", "calm"):
+            sims = vectors[kind] @ vector
+            best = int(np.argmax(sims))
+            found[kind] = (self.examples[kind][best], float(sims[best]))
+        margin = found["urgent"][1] - found["calm"][1]
+        return {"urgent": found["urgent"], "calm": found["calm"], "margin": margin,
+                "contribution": self.semantic_weight * margin}
+
+    # -- the decision -----------------------------------------------------------------------------------
+    def decide(self, question: str, vector: np.ndarray | None = None, use_cues: bool = True,
+               use_semantic: bool = True) -> Decision:
+        tokens, corrections = self.speller.correct(tokenize(question))
+        sentence = Sentence(question, tokens)
+        found = [reading for rule in self.number_rules for reading in rule.readings(sentence)]
+        concepts = {c.name: matched for c in self.concepts if (matched := c.match(sentence))}
+        over = [r for r in found if r.over]
+        for reading in found:
+            if not any(r.over for r in found if r.rule == reading.rule):
+                for name in self.vetoes.get(reading.rule, []):
+                    concepts.pop(name, None)
+        for reading in over:
+            concepts.setdefault(reading.rule, []).append(f"{reading.value:g} {reading.unit}".strip())
+        decision = Decision(False, concepts, found, corrections=corrections)
+        if not concepts:
+            # Wording no concept knows may still be very close to an urgent example.
+            if use_semantic and vector is not None and self.semantic_ready and self.rescue_at > 0:
+                decision.semantic = self.semantic(vector)
+                nearest = decision.semantic["urgent"][1]
+                decision.fires = nearest >= self.rescue_at and decision.semantic["margin"] > 0
+                decision.reason = (f"no urgent concept or reading; nearest urgent example "
+                                   f"{decision.semantic['urgent'][0]!r} ({nearest:.2f}), nearest calm example "
+                                   f"{decision.semantic['calm'][0]!r} ({decision.semantic['calm'][1]:.2f}): "
+                                   f"{'fires' if decision.fires else 'does not fire'} at rescue_at {self.rescue_at:g}")
+            else:
+                decision.reason = "no urgent concept or reading"
+            return decision
+        if use_cues:
+            for phrase, weight in self.cues:
+                if phrase.in_order(sentence):
+                    decision.cues[phrase.text] = weight
+            decision.score = sum(decision.cues.values()) + (self.reading_weight if over else 0.0)
+        # The semantic check only settles questions the rules leave close to the line.
+        if use_semantic and vector is not None and self.semantic_ready and self.semantic_weight > 0 \
+                and abs(decision.score - self.fire_at) <= self.semantic_band:
+            decision.semantic = self.semantic(vector)
+            decision.score += decision.semantic["contribution"]
+        decision.fires = decision.score >= self.fire_at
+        decision.reason = _explain(decision, self.fire_at)
+        return decision
+
+
+def _explain(decision: Decision, fire_at: float) -> str:
+    parts = [f"concept {name!r} ({' + '.join(matched)})" for name, matched in decision.concepts.items()]
+    cues = ", ".join(f"{text!r} {weight:+g}" for text, weight in decision.cues.items()) or "none"
+    line = f"{'; '.join(parts)}; cues: {cues}"
+    if decision.semantic:
+        s = decision.semantic
+        line += (f"; nearest urgent example {s['urgent'][0]!r} ({s['urgent'][1]:.2f}), nearest calm example "
+                 f"{s['calm'][0]!r} ({s['calm'][1]:.2f}): {s['contribution']:+.2f}")
+    verdict = ">=" if decision.fires else "<"
+    return f"{line}; score {decision.score:+.2f} {verdict} {fire_at:g}"
+
+
+def load_urgent(path: str | Path | None) -> UrgentDetector | None:
+    """The detector for an urgent data file; None when there is no file (no urgent notice)."""
+    if not path or not Path(path).is_file():
+        return None
+    try:
+        return UrgentDetector(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise ValueError(f"urgent rules file {path} is malformed ({type(exc).__name__}: {exc}); it needs "
+                         "concepts with a name and all_of, and may have lists, numbers, cues and semantic") from None

@@ -1,0 +1,236 @@
+"""Word-level matching for urgent detection: tokens, stemmed phrases in a window, misspellings and readings."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+
+from qa.lexical import stem
+
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)?|[^\W\d_]+(?:['’][^\W\d_]+)*")
+NUMBER = "#"  # a pattern word that matches any number
+GAP = "..."  # in a cue phrase: up to MAX_GAP other words
+MAX_GAP = 4
+SPELL_MIN_LENGTH = 4  # shorter words have too many close neighbours to correct safely
+SPELL_SCORE = 80.0  # rapidfuzz ratio (0-100) a correction must reach
+COMMON_ZIPF = 3.0  # a word this common in English is a real word, never a misspelling (wordfreq's Zipf scale)
+
+
+def plain(word: str) -> str:
+    """Lower case without apostrophes, so "won't", "won’t" and "wont" are one word."""
+    return word.casefold().replace("'", "").replace("’", "")
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str  # plain form
+    stem: str
+    number: float | None
+    start: int  # character offsets in the question
+    end: int
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens = []
+    for match in _TOKEN.finditer(text):
+        word = plain(match.group())
+        number = float(word.replace(",", ".")) if word[0].isdigit() else None
+        tokens.append(Token(word, word if number is not None else stem(word), number, match.start(), match.end()))
+    return tokens
+
+
+class Sentence:
+    """A question's tokens, with each pattern's positions looked up once (a dozen concepts share words)."""
+
+    def __init__(self, text: str, tokens: list[Token]) -> None:
+        self.text = text
+        self.tokens = tokens
+        self._by_stem: dict[str, list[int]] = {}
+        for i, token in enumerate(tokens):
+            self._by_stem.setdefault(token.stem, []).append(i)
+        self._numbers = [i for i, token in enumerate(tokens) if token.number is not None]
+        self._cache: dict[str, list[int]] = {}
+
+    def positions(self, pattern: str) -> list[int]:
+        if pattern == NUMBER:
+            return self._numbers
+        if not pattern.endswith("*"):
+            return self._by_stem.get(pattern, [])
+        found = self._cache.get(pattern)
+        if found is None:
+            prefix = pattern[:-1]
+            found = self._cache[pattern] = [i for i, t in enumerate(self.tokens) if t.text.startswith(prefix)]
+        return found
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """One phrase of the data file: its words as stems, ``prefix*``, ``#`` (a number) or ``...`` (a gap)."""
+
+    text: str
+    patterns: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Phrase:
+        patterns = []
+        for word in text.split():
+            if word in (GAP, NUMBER):
+                patterns.append(word)
+                continue
+            word = plain(word.strip(".,;:!?\"()"))
+            if word:
+                patterns.append(word if word.endswith("*") else stem(word))
+        if not [p for p in patterns if p != GAP] or GAP in (patterns[0], patterns[-1]):
+            raise ValueError(f"phrase {text!r} needs words, and '...' only between words")
+        return cls(text, tuple(patterns))
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return tuple(p for p in self.patterns if p != GAP)
+
+    def any_order(self, sentence: Sentence) -> list[tuple[int, int]]:
+        """(first, last) token positions where all the phrase's words occur, in any order, close together."""
+        positions = [sentence.positions(p) for p in self.words]
+        if not all(positions):
+            return []
+        if len(positions) == 1:
+            return [(i, i) for i in positions[0]]
+        slack = len(self.words) + 1  # "lips blue" also matches "blue lips" and "lips are blue"
+        found = []
+        for combo in itertools.product(*positions):
+            if len(set(combo)) == len(combo) and max(combo) - min(combo) <= slack:
+                found.append((min(combo), max(combo)))
+        return found
+
+    def in_order(self, sentence: Sentence) -> list[tuple[int, int]]:
+        """(first, last) positions where the words occur in order, adjacent except across a ``...`` gap."""
+        sets = [set(sentence.positions(p)) if p != GAP else None for p in self.patterns]
+        found = []
+        for start in sets[0]:
+            end = self._match_from(sets, start, 0)
+            if end is not None:
+                found.append((start, end))
+        return sorted(found)
+
+    def _match_from(self, sets: list, position: int, index: int) -> int | None:
+        if sets[index] is None:  # a gap: skip up to MAX_GAP words
+            for skip in range(MAX_GAP + 1):
+                end = self._match_from(sets, position + skip, index + 1)
+                if end is not None:
+                    return end
+            return None
+        if position not in sets[index]:
+            return None
+        return position if index == len(sets) - 1 else self._match_from(sets, position + 1, index + 1)
+
+
+class Speller:
+    """Corrects a misspelt word toward the words of the data file ("siezure" -> seizure, "bleding" -> bleeding).
+
+    Only words unknown to general English are corrected, so a real word is never turned into a symptom.
+    """
+
+    def __init__(self, words: list[str]) -> None:
+        words = [plain(w) for w in words if w.rstrip("*").isalpha()]
+        # A prefix such as "bleed*" stands for its usual forms: "bleding" is closest to "bleeding".
+        self._prefixes = tuple(w[:-1] for w in words if w.endswith("*"))
+        forms = [f for w in words for f in ([w[:-1], w[:-1] + "ing", w[:-1] + "ed", w[:-1] + "s"]
+                                            if w.endswith("*") else [w])]
+        self._choices = sorted({w for w in forms if len(w) >= SPELL_MIN_LENGTH})
+        self._stems = {stem(w) for w in self._choices}
+
+    def correct(self, tokens: list[Token]) -> tuple[list[Token], dict[str, str]]:
+        from qa.vocabulary import english_zipf
+
+        corrected, changes = [], {}
+        for token in tokens:
+            word = token.text
+            if (token.number is None and len(word) >= SPELL_MIN_LENGTH and word.isalpha()
+                    and token.stem not in self._stems and not word.startswith(self._prefixes)
+                    and english_zipf(word) < COMMON_ZIPF):
+                better = self._closest(word)
+                if better:
+                    changes[word] = better
+                    token = Token(better, stem(better), None, token.start, token.end)
+            corrected.append(token)
+        return corrected, changes
+
+    def _closest(self, word: str) -> str | None:
+        from rapidfuzz import fuzz, process
+
+        match = process.extractOne(word, self._choices, scorer=fuzz.ratio, score_cutoff=SPELL_SCORE)
+        return match[0] if match else None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A measured value found in the question, such as a temperature."""
+
+    rule: str
+    value: float
+    unit: str
+    position: int
+    over: bool  # past the rule's limit
+
+
+def temperature_unit(text: str, token: Token) -> tuple[str | None, bool]:
+    """'C' or 'F' from the unit written after the number, or from its range when no unit is given; and
+    whether a unit or degree sign was written."""
+    after = re.sub(r"^\s*(°|º|degrees?|degs?)?\s*", "", text[token.end:token.end + 16].casefold())
+    written = after != text[token.end:token.end + 16].casefold().lstrip()
+    if re.match(r"(c|celsius|centigrade)\b", after):
+        return "C", True
+    if re.match(r"(f|fahrenheit|farenheit)\b", after):
+        return "F", True
+    if 34.0 <= token.number <= 43.5:
+        return "C", written
+    if 93.0 <= token.number <= 110.0:
+        return "F", written
+    return None, written
+
+
+@dataclass(frozen=True)
+class NumberRule:
+    """A value read from the question: a temperature (°C or °F), or a number under or over a limit."""
+
+    name: str
+    kind: str  # "temperature", "below" or "above"
+    context: tuple[Phrase, ...]
+    window: int
+    limits: dict
+
+    @classmethod
+    def parse(cls, rule: dict) -> NumberRule:
+        if rule.get("kind") not in ("temperature", "below", "above") or "name" not in rule or "context" not in rule:
+            raise ValueError(f"number rule {rule!r} needs a name, context and kind temperature, below or above")
+        limits = {k: float(v) for k, v in rule.items() if k in ("celsius_at_least", "fahrenheit_at_least",
+                                                                    "below", "above", "min", "max")}
+        limits["decimal_alone"] = bool(rule.get("decimal_alone", False))
+        return cls(str(rule["name"]), rule["kind"], tuple(Phrase.parse(c) for c in rule["context"]),
+                   int(rule.get("window", 6)), limits | {"unit": str(rule.get("unit", ""))})
+
+    def readings(self, sentence: Sentence) -> list[Reading]:
+        text, tokens = sentence.text, sentence.tokens
+        found = []
+        numbers = sentence.positions(NUMBER)
+        if not numbers:
+            return found
+        near = {i for phrase in self.context for first, last in phrase.in_order(sentence) for i in (first, last)}
+        for i in numbers:
+            token = tokens[i]
+            close = any(abs(i - j) <= self.window for j in near)
+            if self.kind == "temperature":
+                unit, written = temperature_unit(text, token)
+                # "he is 38.3": a decimal in the fever range is a temperature even with no word for it.
+                alone = self.limits["decimal_alone"] and "." in token.text and (
+                    37.5 <= token.number <= 43.5 or 99.5 <= token.number <= 110.0)
+                if unit is None or not (close or written or alone):
+                    continue
+                limit = self.limits["celsius_at_least" if unit == "C" else "fahrenheit_at_least"]
+                found.append(Reading(self.name, token.number, unit, i, token.number >= limit))
+            elif close and self.limits.get("min", 0) <= token.number <= self.limits.get("max", 1e9):
+                over = (token.number < self.limits["below"]) if self.kind == "below" \
+                    else (token.number > self.limits["above"])
+                found.append(Reading(self.name, token.number, self.limits["unit"], i, over))
+        return found
