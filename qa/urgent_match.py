@@ -31,11 +31,22 @@ class Token:
     end: int
 
 
+def _number(word: str) -> float | None:
+    """The value of a written number ("38.5", "38,5"); None for a word, or for digits Python cannot read as a
+    number (superscripts and other Unicode digits)."""
+    if not word[0].isdigit():
+        return None
+    try:
+        return float(word.replace(",", "."))
+    except ValueError:
+        return None
+
+
 def tokenize(text: str) -> list[Token]:
     tokens = []
     for match in _TOKEN.finditer(text):
         word = plain(match.group())
-        number = float(word.replace(",", ".")) if word[0].isdigit() else None
+        number = _number(word)
         tokens.append(Token(word, word if number is not None else stem(word), number, match.start(), match.end()))
     return tokens
 

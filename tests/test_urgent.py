@@ -234,3 +234,12 @@ def test_example_vectors_are_cached_by_model_and_examples(tmp_path):
     changed.attach_encoder(encoder, tmp_path)
     assert changed.decide("purple elephant stampede", vector).fires
     assert len(list(tmp_path.glob("urgent-examples-*.npz"))) == 2  # other examples, another file
+
+
+def test_unicode_digits_are_words_not_numbers():
+    """Found by the schemathesis fuzzer: a superscript digit passed str.isdigit() and crashed float()."""
+    from qa.urgent_match import tokenize
+
+    tokens = tokenize("fever ¹ and ²")
+    assert [token.text for token in tokens] == ["fever", "¹", "and", "²"]
+    assert all(token.number is None for token in tokens)
