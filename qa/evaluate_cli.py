@@ -33,8 +33,8 @@ def add_eval_parser(commands) -> None:
     parser.add_argument("--report", help="write per-query results here (.csv or .jsonl)")
     parser.add_argument("--compare", help="another index directory or retrieval settings JSON to compare")
     parser.add_argument("--calibrate", action="store_true",
-                        help="choose this corpus's fusion weight (and, with out-of-scope queries, its abstention "
-                             "threshold) and save them, tagged with the corpus hash")
+                        help="choose this corpus's fusion weight (convex fusion) and, with out-of-scope queries, "
+                             "its abstention threshold; save them tagged with the corpus hash")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -108,8 +108,11 @@ def run_eval(args) -> int:
     qrels = ev.load_qrels(args.qrels, {q.qid for q in queries}) if args.qrels else None
     searcher = _system(settings, args.retrieval)
     calibrated: dict = {}
-    if args.calibrate:
+    if args.calibrate and searcher.settings.fusion == "convex":
         _calibrate_weight(searcher, queries, qrels, calibrated)
+    elif args.calibrate:
+        print(f"fusion is {searcher.settings.fusion!r}, which has no weight: only the abstention threshold is "
+              "calibrated", file=sys.stderr)
     evaluation = _Evaluation(searcher, queries, qrels, progress=not args.quiet)
     print(f"{len(queries)} queries in {evaluation.seconds:.2f}s "
           f"({len(queries) / evaluation.seconds:.0f} queries/s)", file=sys.stderr)
