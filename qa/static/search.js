@@ -61,15 +61,35 @@
     return fragment;
   }
 
+  /* The answering sentence as a clamped [start, end) pair, or null when ANSWER is absent or malformed. */
+  function cleanAnswer(text, answer) {
+    if (!Array.isArray(answer) || answer.length !== 2 || !answer.every(Number.isInteger)) return null;
+    const start = Math.max(0, answer[0]);
+    const end = Math.min(text.length, answer[1]);
+    return start < end ? [start, end] : null;
+  }
+
+  /* text[from, to) with highlights, and the part inside ANSWER wrapped in <strong class="answer">. */
+  function lineContent(text, spans, answer, from, to) {
+    const start = answer ? Math.max(answer[0], from) : to;
+    const end = answer ? Math.min(answer[1], to) : to;
+    if (start >= end) return highlighted(text, spans, from, to);
+    const fragment = document.createDocumentFragment();
+    const strong = el("strong", "answer");
+    strong.append(highlighted(text, spans, start, end));
+    fragment.append(highlighted(text, spans, from, start), strong, highlighted(text, spans, end, to));
+    return fragment;
+  }
+
   /* The passage verbatim: one block per line (list items get a hanging indent); textContent equals TEXT. */
-  function passage(text, spans) {
+  function passage(text, spans, answer) {
     const quote = el("blockquote", "passage");
     const clean = cleanSpans(text, spans);
     let offset = 0;
     text.split("\n").forEach((line, index) => {
       if (index > 0) quote.append(document.createTextNode("\n"));
       const row = el("span", /^\s*[•◦▪‣\-–*]\s/.test(line) ? "line item" : "line");
-      row.append(highlighted(text, clean, offset, offset + line.length));
+      row.append(lineContent(text, clean, answer, offset, offset + line.length));
       quote.append(row);
       offset += line.length + 1;
     });
@@ -114,7 +134,7 @@
     return copied;
   }
 
-  function citationBlock(citation, headingId) {
+  function citationBlock(citation, headingId, text, answer) {
     const footer = el("footer", "citation");
     const line = el("p", "cite");
     line.append(el("span", "cite-label", "Source: "), el("cite", "", citation.title || "The guide"));
@@ -130,22 +150,28 @@
       line.append(document.createTextNode(" "), link);
     }
     const actions = el("div", "actions");
-    const button = el("button", "copy", "Copy citation");
-    button.type = "button";
-    button.setAttribute("aria-describedby", headingId);
     const status = el("span", "copy-status");
     status.setAttribute("role", "status");
     status.setAttribute("aria-live", "polite");
     let timer = null;
-    button.addEventListener("click", async () => {
-      const text = String(citation.text || "");
-      const copied = text !== "" && (await copyText(text));
-      status.textContent = copied ? "Copied" : "Copy failed. Citation: " + text;
-      status.classList.toggle("failed", !copied);
-      window.clearTimeout(timer);
-      if (copied) timer = window.setTimeout(() => { status.textContent = ""; }, 4000);
-    });
-    actions.append(button, status);
+    /* What is copied: the verbatim quote, a blank line, then the ready-to-paste citation. */
+    const copyButton = (label, quote) => {
+      const button = el("button", "copy", label);
+      button.type = "button";
+      button.setAttribute("aria-describedby", headingId);
+      button.addEventListener("click", async () => {
+        const cite = String(citation.text || "");
+        const text = cite === "" ? "" : quote + "\n\n" + cite;
+        const copied = text !== "" && (await copyText(text));
+        status.textContent = copied ? "Copied" : "Copy failed. Citation: " + cite;
+        status.classList.toggle("failed", !copied);
+        window.clearTimeout(timer);
+        if (copied) timer = window.setTimeout(() => { status.textContent = ""; }, 4000);
+      });
+      return button;
+    };
+    if (answer) actions.append(copyButton("Copy sentence", text.slice(answer[0], answer[1])));
+    actions.append(copyButton("Copy passage", text), status);
     footer.append(line, actions);
     return footer;
   }
@@ -159,7 +185,9 @@
     article.setAttribute("aria-labelledby", headingId);
     article.append(heading);
     if (result.low_confidence) article.append(el("p", "badge", "Weak match"));
-    article.append(passage(String(result.text || ""), result.highlights), citationBlock(result.citation || {}, headingId));
+    const text = String(result.text || "");
+    const answer = cleanAnswer(text, result.answer);
+    article.append(passage(text, result.highlights, answer), citationBlock(result.citation || {}, headingId, text, answer));
     item.append(article);
     return item;
   }

@@ -46,7 +46,7 @@ def test_lay_question_shows_the_cited_passage(ui):
     citation = result["citation"]
     for part in (citation["title"], citation["publisher"], f"reviewed {citation['reviewed']}"):
         assert part in cite.text_content()
-    assert card.get_by_role("button", name="Copy citation").is_visible()
+    assert card.get_by_role("button", name="Copy passage").is_visible()
     query = parse_qs(urlsplit(ui.page.url).query)
     assert query["q"] == ["red dots on her skin"]  # the URL can be shared
     ui.shot("answer")
@@ -168,10 +168,14 @@ def test_keyboard_only_search_and_copy(ui):
     outline = page.evaluate("(() => { const s = getComputedStyle(document.activeElement);"
                             " return [s.outlineStyle, parseFloat(s.outlineWidth)]; })()")
     assert outline[0] != "none" and outline[1] >= 2, f"no visible focus outline: {outline}"
+    first = body["results"][0]
+    label = "Copy sentence" if first["answer"] else "Copy passage"
+    assert page.evaluate("document.activeElement.textContent") == label
     page.keyboard.press("Enter")
     status = page.locator(".card").first.locator(".copy-status")
     status.filter(has_text="Copied").wait_for()
-    assert page.evaluate("navigator.clipboard.readText()") == body["results"][0]["citation"]["text"]
+    quote = first["text"][slice(*first["answer"])] if first["answer"] else first["text"]
+    assert page.evaluate("navigator.clipboard.readText()") == quote + "\n\n" + first["citation"]["text"]
     ui.shot("keyboard-copy")
 
 
@@ -247,3 +251,89 @@ def test_only_embed_can_be_framed_by_another_site(chromium, web_server):
         parent.shutdown()
         parent.server_close()
         thread.join(timeout=5)
+
+
+def test_answering_sentence_is_marked_inside_the_passage(ui):
+    ui.open("/")
+    body = ui.search("red dots on her skin")
+    result = next(r for r in body["results"] if PETECHIAE in r["text"])
+    text, (start, end) = result["text"], result["answer"]
+    assert PETECHIAE in text[start:end]  # the list item about the spots, not the whole list
+    card = ui.page.locator(".card").filter(has_text=PETECHIAE).first
+    answer = card.locator(".passage .answer")
+    assert answer.count() == 1
+    assert answer.text_content() == text[start:end]
+    assert card.locator(".passage").text_content() == text  # still verbatim around the answer
+    # The highlights stay, and those inside the answer are nested in it.
+    assert marks_of(card) == [text[s:e] for s, e in result["highlights"]]
+    inside = [text[s:e] for s, e in result["highlights"] if start <= s and e <= end]
+    assert inside and answer.locator("mark").all_text_contents() == inside
+    style = answer.evaluate("a => { const s = getComputedStyle(a);"
+                            " return [s.backgroundColor, s.fontWeight, getComputedStyle(a, '::before').content]; }")
+    assert style[0] not in ("rgba(0, 0, 0, 0)", "transparent") and int(style[1]) >= 600, style
+    assert "Answer:" in style[2], style
+    assert "Answer:" in answer.aria_snapshot(), answer.aria_snapshot()  # what a screen reader announces
+    answer.scroll_into_view_if_needed()
+    assert answer.is_visible()
+    ui.shot("answer-span")
+
+
+def test_copy_sentence_and_copy_passage(ui):
+    ui.open("/")
+    body = ui.search("red dots on her skin")
+    result = next(r for r in body["results"] if PETECHIAE in r["text"])
+    text, citation = result["text"], result["citation"]["text"]
+    card = ui.page.locator(".card").filter(has_text=PETECHIAE).first
+    status = card.locator(".copy-status")
+    expected = {"Copy sentence": text[slice(*result["answer"])], "Copy passage": text}
+    for label, quote in expected.items():
+        ui.page.evaluate("navigator.clipboard.writeText('')")
+        card.get_by_role("button", name=label).click()
+        status.filter(has_text="Copied").wait_for()
+        assert ui.page.evaluate("navigator.clipboard.readText()") == quote + "\n\n" + citation
+        ui.page.evaluate("document.querySelectorAll('.copy-status').forEach(s => { s.textContent = ''; })")
+
+
+MALFORMED = {"null": None, "absent": ..., "one number": [3], "reversed": [20, 5], "empty": [7, 7],
+             "fractions": [1.5, 8], "strings": ["0", "5"], "a string": "0,5", "an object": {"start": 0, "end": 5},
+             "three numbers": [0, 5, 9], "booleans": [False, True]}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_absent_or_malformed_answer_is_ignored(ui, case):
+    """The page never trusts `answer`: anything but two integers in order renders no answer and no sentence copy."""
+    def tamper(route):
+        body = route.fetch().json()
+        for result in body["results"]:
+            if MALFORMED[case] is ...:
+                result.pop("answer", None)
+            else:
+                result["answer"] = MALFORMED[case]
+        route.fulfill(json=body)
+
+    ui.page.route(re.compile(r"/api/search\?"), tamper)
+    ui.open("/")
+    body = ui.search("red dots on her skin")
+    assert body["results"]
+    cards = ui.page.locator(".card")
+    assert cards.count() == len(body["results"])
+    assert ui.page.locator(".answer").count() == 0
+    assert ui.page.get_by_role("button", name="Copy sentence").count() == 0
+    for card, result in zip(cards.all(), body["results"]):
+        assert card.locator(".passage").text_content() == result["text"]
+        assert marks_of(card) == [result["text"][s:e] for s, e in result["highlights"]]
+        assert card.get_by_role("button", name="Copy passage").is_visible()
+
+
+def test_out_of_range_answer_is_clamped(ui):
+    def tamper(route):
+        body = route.fetch().json()
+        body["results"][0]["answer"] = [-40, 12]
+        route.fulfill(json=body)
+
+    ui.page.route(re.compile(r"/api/search\?"), tamper)
+    ui.open("/")
+    body = ui.search("red dots on her skin")
+    first = ui.page.locator(".card").first
+    assert first.locator(".answer").text_content() == body["results"][0]["text"][:12]
+    assert first.locator(".passage").text_content() == body["results"][0]["text"]
