@@ -1,0 +1,122 @@
+"""The sentence encoder on ONNX Runtime and the tokenizers package alone: no torch at serve time."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from qa.errors import ModelError
+
+EXPORT_VERSION = 1  # bump when the exported graph or its check changes: old exports are then ignored
+MIN_COSINE = 0.9999  # every check text must match the torch vector at least this closely
+MODEL_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+META_FILE = "export.json"
+# Files whose content defines the model's vectors; a change makes a new cache entry.
+_FINGERPRINTED = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+                  "model.safetensors", "pytorch_model.bin", "modules.json", "sentence_bert_config.json",
+                  "1_Pooling/config.json")
+
+
+def default_cache_root() -> Path:
+    """Where exports live unless QA_ONNX_CACHE says otherwise: the user's cache, shared by every index."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "qa" / "onnx"
+
+
+def model_fingerprint(model_dir: str | Path) -> str:
+    """sha256 over the model's defining files (names and contents) and the export version."""
+    digest = hashlib.sha256(f"qa-onnx-export-{EXPORT_VERSION}".encode())
+    for name in _FINGERPRINTED:
+        path = Path(model_dir) / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0")
+            with path.open("rb") as handle:
+                digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()
+
+
+def export_dir(model_name: str, model_dir: str | Path, cache_root: str | Path | None = None) -> Path:
+    """The cache entry for this model: ``ROOT/<model name>-<fingerprint prefix>``."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model_name).strip("_")[-60:]
+    return Path(cache_root or default_cache_root()) / f"{slug}-{model_fingerprint(model_dir)[:16]}"
+
+
+def read_export(directory: Path) -> dict | None:
+    """The export's record (``passed`` says whether it matched torch), or None when there is none yet."""
+    try:
+        meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("export_version") != EXPORT_VERSION:
+        return None
+    if meta.get("passed") and not ((directory / MODEL_FILE).is_file() and (directory / TOKENIZER_FILE).is_file()):
+        return None
+    return meta
+
+
+def default_threads(workers: int = 1) -> int:
+    """Intra-op threads per worker: the cores shared out between the workers, at least one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, workers))
+
+
+class OnnxEncoder:
+    """Mean-pooled, L2-normalised sentence vectors from an export checked against sentence-transformers."""
+
+    def __init__(self, name: str, directory: str | Path, threads: int | None = None) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        directory = Path(directory)
+        meta = read_export(directory)
+        if not meta or not meta.get("passed"):
+            raise ModelError(f"no checked ONNX export in {directory}")
+        self.name = name
+        self.dim = int(meta["dim"])
+        self.max_seq_length = int(meta["max_seq_length"])
+        self.directory = directory
+        self.threads = threads or default_threads()
+        self._tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
+        self._tokenizer.no_padding()  # padded per batch below, to the batch's longest text
+        self._tokenizer.enable_truncation(max_length=self.max_seq_length)
+        self._pad_id = int(meta["pad_id"])
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._session = onnxruntime.InferenceSession(str(directory / MODEL_FILE), options,
+                                                         providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for a broken file
+            raise ModelError(f"could not load the ONNX export {directory / MODEL_FILE}: {exc}") from None
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        texts = list(texts)
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # Longest first, as sentence-transformers does: each batch pads to a similar length.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        starts = range(0, len(texts), max(1, batch_size))
+        if progress:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc="embedding", unit="batch")
+        for start in starts:
+            rows = order[start:start + batch_size]
+            vectors[rows] = self._run([texts[i] for i in rows])
+        return vectors
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(texts), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            ids[row, :len(encoding.ids)] = encoding.ids
+            mask[row, :len(encoding.ids)] = 1
+        return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
