@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--no-sub-units", action="store_true",
                        help="embed whole passages only: about 5x fewer vectors for large corpora, less precise")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                       help="where to embed: cuda runs sentence-transformers on a GPU (large corpora)")
 
     search = commands.add_parser("search", help="answer one question from the index")
     search.add_argument("question")
@@ -91,18 +93,20 @@ def _settings(args) -> dict:
 
 def _build(args) -> int:
     settings = _settings(args)
-    build_with_progress(settings, progress=not args.quiet, sub_units=not args.no_sub_units)
+    build_with_progress(settings, progress=not args.quiet, sub_units=not args.no_sub_units, device=args.device)
     return 0
 
 
-def build_with_progress(settings: dict, progress: bool = True, sub_units: bool = True) -> dict:
+def build_with_progress(settings: dict, progress: bool = True, sub_units: bool = True, device: str = "cpu") -> dict:
     from qa.build import BuildOptions, build_index
     from qa.embedding import load_encoder
 
     started = time.perf_counter()
     print(f"building index {settings['INDEX_DIR']} from {settings['CORPUS']} with {settings['MODEL']}",
           file=sys.stderr)
-    manifest = build_index(settings["CORPUS"], settings["INDEX_DIR"], load_encoder(settings["MODEL"]),
+    encoder = load_encoder(settings["MODEL"], backend=settings["ENCODER_BACKEND"], device=device,
+                           threads=settings["ENCODER_THREADS"], onnx_cache=settings["ONNX_CACHE"] or None)
+    manifest = build_index(settings["CORPUS"], settings["INDEX_DIR"], encoder,
                            options=BuildOptions(sub_units=sub_units), progress=progress)
     print(f"indexed {manifest['passages']} passages from {manifest['corpus']['documents']} documents in "
           f"{time.perf_counter() - started:.1f}s", file=sys.stderr)
@@ -146,7 +150,9 @@ def format_results(body: dict) -> str:
 
 
 def _serve(args) -> int:
+    from qa.embedding import checked_export
     from qa.index import read_manifest, staleness
+    from qa.onnx_encoder import default_threads
     from qa.server import serve
 
     settings = _settings(args)
@@ -158,7 +164,11 @@ def _serve(args) -> int:
         print(f"index needs a build: {reason}", file=sys.stderr)
         build_with_progress(settings)
     read_manifest(settings["INDEX_DIR"])
-    overrides = {"INDEX_DIR": settings["INDEX_DIR"], "CORPUS": settings["CORPUS"], "MODEL": settings["MODEL"]}
+    threads = settings["ENCODER_THREADS"] or default_threads(args.workers)
+    if settings["ENCODER_BACKEND"] != "torch":  # export once here, before the workers start
+        checked_export(settings["MODEL"], settings["ONNX_CACHE"] or None, settings["ENCODER_BACKEND"] == "onnx")
+    overrides = {"INDEX_DIR": settings["INDEX_DIR"], "CORPUS": settings["CORPUS"], "MODEL": settings["MODEL"],
+                 "ENCODER_THREADS": threads}
     return serve(overrides, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
 
 

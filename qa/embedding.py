@@ -84,17 +84,34 @@ def load_encoder(spec: str = DEFAULT_MODEL, backend: str | None = None, threads:
 
 def _onnx_encoder(spec: str, threads: int, cache: str | None, required: bool) -> Encoder | None:
     """The ONNX encoder, exporting on first use; None (auto) or ModelError (onnx) when it cannot be had."""
-    from qa.onnx_encoder import OnnxEncoder, export_dir, read_export
+    directory = checked_export(spec, cache, required)
+    if directory is None:
+        return None
+    try:
+        from qa.onnx_encoder import OnnxEncoder
+    except ImportError as exc:
+        if required:
+            raise ModelError(f"the ONNX encoder needs onnxruntime and tokenizers: {exc}") from None
+        return None
+    return OnnxEncoder(canonical_model_name(spec), directory, threads=threads)
+
+
+def checked_export(spec: str, cache: str | None = None, required: bool = False) -> Path | None:
+    """The directory of this model's ONNX export that matched torch, exporting it (with torch) when missing.
+
+    ``serve`` calls it before starting workers, so that they never export at the same time.
+    """
+    if spec.startswith(HASH_PREFIX):
+        return None
+    from qa.onnx_encoder import export_dir, read_export
 
     name = canonical_model_name(spec)
-    path = resolve_model_path(spec)
-    if not Path(path).is_dir():
-        if required:
-            raise ModelError(f"the ONNX backend needs a local model directory, and {spec!r} is not one")
-        return None
-    directory = export_dir(name, path, cache or os.environ.get("QA_ONNX_CACHE") or None)
-    meta = read_export(directory)
     try:
+        path = resolve_model_path(spec)
+        if not Path(path).is_dir():
+            raise ModelError(f"the ONNX backend needs a local model directory, and {spec!r} is not one")
+        directory = export_dir(name, path, cache or os.environ.get("QA_ONNX_CACHE") or None)
+        meta = read_export(directory)
         if meta is None:
             from qa.onnx_export import ensure_export
 
@@ -102,7 +119,7 @@ def _onnx_encoder(spec: str, threads: int, cache: str | None, required: bool) ->
         if not meta.get("passed"):
             raise ModelError(f"the ONNX export of {name} in {directory} does not match the torch vectors "
                              f"(lowest cosine {meta.get('min_cosine')}); use QA_ENCODER_BACKEND=torch")
-        return OnnxEncoder(name, directory, threads=threads)
+        return directory
     except Exception as exc:  # a missing package, an exporter failure or a failed check
         message = exc if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
         if required:

@@ -29,22 +29,42 @@ def default_cache_root() -> Path:
     return Path(base) / "qa" / "onnx"
 
 
-def model_fingerprint(model_dir: str | Path) -> str:
-    """sha256 over the model's defining files (names and contents) and the export version."""
+def model_fingerprint(model_dir: str | Path, cache_root: str | Path | None = None) -> str:
+    """sha256 over the model's defining files (names and contents) and the export version.
+
+    Hashing 90 MB costs about 0.2 s, so the result is remembered in the cache under a key of the files'
+    paths, sizes and modification times (as make decides staleness); any change to a file rehashes it.
+    """
+    files = [(name, Path(model_dir) / name) for name in _FINGERPRINTED if (Path(model_dir) / name).is_file()]
+    stat_key = hashlib.sha256(repr([(str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns)
+                                    for _, path in files]).encode()).hexdigest()[:32]
+    memo = Path(cache_root or default_cache_root()) / ".fingerprints" / stat_key
+    try:
+        remembered = memo.read_text(encoding="ascii").strip()
+        if re.fullmatch(r"[0-9a-f]{64}", remembered):
+            return remembered
+    except OSError:
+        pass
     digest = hashlib.sha256(f"qa-onnx-export-{EXPORT_VERSION}".encode())
-    for name in _FINGERPRINTED:
-        path = Path(model_dir) / name
-        if path.is_file():
-            digest.update(name.encode() + b"\0")
-            with path.open("rb") as handle:
-                digest.update(hashlib.file_digest(handle, "sha256").digest())
+    for name, path in files:
+        digest.update(name.encode() + b"\0")
+        with path.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        temporary = memo.with_name(f".{memo.name}.{os.getpid()}")
+        temporary.write_text(digest.hexdigest(), encoding="ascii")
+        os.replace(temporary, memo)
+    except OSError:  # a read-only cache still works, only slower
+        pass
     return digest.hexdigest()
 
 
 def export_dir(model_name: str, model_dir: str | Path, cache_root: str | Path | None = None) -> Path:
     """The cache entry for this model: ``ROOT/<model name>-<fingerprint prefix>``."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model_name).strip("_")[-60:]
-    return Path(cache_root or default_cache_root()) / f"{slug}-{model_fingerprint(model_dir)[:16]}"
+    root = Path(cache_root or default_cache_root())
+    return root / f"{slug}-{model_fingerprint(model_dir, root)[:16]}"
 
 
 def read_export(directory: Path) -> dict | None:

@@ -59,6 +59,7 @@ def ensure_export(model_name: str, model_dir: str | Path, cache_root: str | Path
     log(f"exporting {model_name} to ONNX in {directory} (once per model)")
     directory.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory.parent))
+    work.chmod(0o755)  # readable by other users of a shared cache
     try:
         meta = _export_and_check(model_name, Path(model_dir), work)
         try:

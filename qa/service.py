@@ -32,5 +32,7 @@ def open_searcher(settings: dict, encoder: Encoder | None = None) -> Searcher:
     except ValueError as exc:
         raise QAError(str(exc)) from None
     retrieval = load_retrieval_settings(settings["RETRIEVAL_FILE"])
-    encoder = encoder or load_encoder(settings["MODEL"])
+    encoder = encoder or load_encoder(settings["MODEL"], backend=settings.get("ENCODER_BACKEND"),
+                                      threads=settings.get("ENCODER_THREADS") or 0,
+                                      onnx_cache=settings.get("ONNX_CACHE") or None)
     return Searcher(index, encoder, retrieval, lay_terms, notices)
