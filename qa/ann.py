@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-# Exact search scans every vector: at 100k x 384 a query costs a few ms on one core, which is still
-# cheaper than encoding it; above that, an HNSW graph keeps the search time nearly flat.
-FLAT_MAX = 100_000
+# Exact search scans every vector: measured 0.7 ms per query at 10k x 384 on one core, but 24 ms at 100k
+# (more than encoding the query); an HNSW graph stays under 1 ms there, at recall@10 >= 0.99.
+FLAT_MAX = 20_000
 HNSW = {"type": "hnsw", "M": 32, "ef_construction": 80, "ef_search": 192}
 IVF_PROBE_SHARE = 1 / 16  # IVF probes this share of its lists (measured recall@10 >= 0.99 on clustered data)
 
