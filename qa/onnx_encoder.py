@@ -110,6 +110,8 @@ class OnnxEncoder:
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle pool threads sleep instead of spinning: spinning steals the cores of the other workers.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = onnxruntime.InferenceSession(str(directory / MODEL_FILE), options,
                                                          providers=["CPUExecutionProvider"])
