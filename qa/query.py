@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from qa.lexical import stem
@@ -18,9 +19,17 @@ STOPWORDS = frozenset(
 )
 
 
-def words(text: str) -> list[tuple[int, int, str]]:
+def words(text: str) -> tuple[tuple[int, int, str], ...]:
     """(start, end, lower-cased word) for each word; apostrophes stay inside words."""
-    return [(m.start(), m.end(), m.group().casefold().replace("’", "'")) for m in _WORD.finditer(text)]
+    # Passages are re-scanned for highlights on every search that returns them: remember short texts.
+    return _remembered_words(text) if len(text) <= 2000 else _scan_words(text)
+
+
+def _scan_words(text: str) -> tuple[tuple[int, int, str], ...]:
+    return tuple((m.start(), m.end(), m.group().casefold().replace("’", "'")) for m in _WORD.finditer(text))
+
+
+_remembered_words = lru_cache(maxsize=4096)(_scan_words)
 
 
 def normalise_words(text: str) -> list[str]:
