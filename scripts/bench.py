@@ -2,7 +2,7 @@
 
 Run from the repository root (it builds ./index first when that is missing or stale):
 
-    python scripts/bench.py [--index index/] [--corpus corpus/] [--workers 2] [--threads 4] [--json-only]
+    python scripts/bench.py [--index index/] [--corpus corpus/] [--workers 1] [--threads 4]
     python scripts/bench.py --scale [--sizes 10000,100000,1000000]   # FAISS growth curves (scripts/bench_scale.py)
 
 B is the p50 of a bare sentence-transformers encode of one short query, sampled before and after the HTTP
@@ -150,7 +150,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index", default="index")
     parser.add_argument("--corpus", default="corpus")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of the measured server")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers (serve's default: 1)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
     parser.add_argument("--requests", type=int, default=300, help="sequential requests for the latency figures")
     parser.add_argument("--load-requests", type=int, default=1200, help="most requests of the 8-client run")
