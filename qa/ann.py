@@ -14,7 +14,8 @@ import numpy as np
 # (more than encoding the query); an HNSW graph stays under 1 ms there, at recall@10 >= 0.99.
 FLAT_MAX = 20_000
 HNSW = {"type": "hnsw", "M": 32, "ef_construction": 80, "ef_search": 192}
-IVF_PROBE_SHARE = 1 / 16  # IVF probes this share of its lists (measured recall@10 >= 0.99 on clustered data)
+# IVF lists to probe: recall@10 >= 0.99 took 50 of 400 lists at 10k, 19 of 1,264 at 100k, 15 of 4,000 at 1M.
+IVF_MIN_PROBE = 48
 
 
 def choose_index_spec(n_vectors: int, dim: int) -> dict:
@@ -25,9 +26,9 @@ def choose_index_spec(n_vectors: int, dim: int) -> dict:
 
 
 def ivf_spec(n_vectors: int, dim: int) -> dict:
-    """An IVF-Flat spec: about 4 x sqrt(n) lists, probing a fixed share of them."""
+    """An IVF-Flat spec: about 4 x sqrt(n) lists, probing at least 48 of them (or 1/64 of them)."""
     nlist = max(16, int(4 * np.sqrt(n_vectors)))
-    return {"type": "ivf", "dim": dim, "nlist": nlist, "nprobe": max(1, int(nlist * IVF_PROBE_SHARE))}
+    return {"type": "ivf", "dim": dim, "nlist": nlist, "nprobe": min(nlist, max(IVF_MIN_PROBE, nlist // 64))}
 
 
 def build_ann(vectors: np.ndarray, spec: dict, train_size: int = 100_000, seed: int = 0):
