@@ -161,6 +161,8 @@ def main() -> int:
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "sweep"}), file=sys.stderr, flush=True)
         del vectors
+    for row in rows:  # rows of earlier runs too: the choice is today's rule
+        row["chosen_by_size"] = choose_index_spec(row["n"], DIM)["type"] == row["type"]
     rows.sort(key=lambda r: (r["n"], r["type"]))
     print(json.dumps(rows, indent=2))
     if args.json:
