@@ -127,7 +127,8 @@ def plot(rows: list[dict], path: Path) -> None:
         axis.set_title(title)
         axis.grid(True, which="both", alpha=0.3)
         axis.legend()
-    figure.suptitle("FAISS index growth; HNSW and IVF at their smallest setting with recall@10 >= 0.99")
+    figure.suptitle("FAISS index growth; HNSW and IVF at their smallest setting with recall@10 >= 0.99 "
+                    "(or the largest tried)")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
