@@ -134,7 +134,7 @@ def markdown(rows: list[dict], figures: dict) -> str:
              f"of one short query, with torch's default {figures['torch_default_threads']} threads "
              f"({figures['bare_encode_default_threads_p50_ms']:.2f} ms) or one thread "
              f"({figures['bare_encode_one_thread_p50_ms']:.2f} ms). Encoder: {figures['encoder']}, "
-             f"{figures['workers']} workers x {figures['threads']} threads; {figures['machine']}.",
+             f"workers {figures['workers']}, threads {figures['threads']}; {figures['machine']}.",
              "", "| target | figure | limit | figure / limit | met |", "|---|---:|---|---:|:-:|"]
     for row in rows:
         value = row["figure"]
