@@ -12,7 +12,7 @@ import numpy as np
 
 from qa.errors import ModelError
 
-EXPORT_VERSION = 1  # bump when the exported graph or its check changes: old exports are then ignored
+EXPORT_VERSION = 2  # bump when the exported graph or its check changes: old exports are then ignored
 MIN_COSINE = 0.9999  # every check text must match the torch vector at least this closely
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -36,8 +36,9 @@ def model_fingerprint(model_dir: str | Path, cache_root: str | Path | None = Non
     paths, sizes and modification times (as make decides staleness); any change to a file rehashes it.
     """
     files = [(name, Path(model_dir) / name) for name in _FINGERPRINTED if (Path(model_dir) / name).is_file()]
-    stat_key = hashlib.sha256(repr([(str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns)
-                                    for _, path in files]).encode()).hexdigest()[:32]
+    stat_key = hashlib.sha256(repr([EXPORT_VERSION] + [(str(path.resolve()), path.stat().st_size,
+                                                        path.stat().st_mtime_ns) for _, path in files]
+                                   ).encode()).hexdigest()[:32]
     memo = Path(cache_root or default_cache_root()) / ".fingerprints" / stat_key
     try:
         remembered = memo.read_text(encoding="ascii").strip()

@@ -62,6 +62,8 @@ def ensure_export(model_name: str, model_dir: str | Path, cache_root: str | Path
     work.chmod(0o755)  # readable by other users of a shared cache
     try:
         meta = _export_and_check(model_name, Path(model_dir), work)
+        if directory.exists() and read_export(directory) is None:  # an unfinished or outdated entry
+            shutil.rmtree(directory, ignore_errors=True)
         try:
             os.replace(work, directory)
         except OSError:  # another process finished the same export first: keep theirs
@@ -93,26 +95,65 @@ def _export_and_check(model_name: str, model_dir: Path, work: Path) -> dict:
         return meta
     shutil.copyfile(tokenizer_file, work / TOKENIZER_FILE)
     meta["pad_id"] = int(transformer.tokenizer.pad_token_id or 0)
-    model = _mean_pooled_class()(transformer.auto_model.eval())
+    plain, fused = work / "plain.onnx", work / "fused.onnx"
+    _torch_export(_eager(model_dir, transformer.auto_model), plain)
+    texts = check_texts()
+    expected = reference.encode(texts, batch_size=16, normalize_embeddings=True, convert_to_numpy=True)
+    graphs = [("fused", fused)] if _fuse(plain, fused, transformer.auto_model.config) else []
+    for graph, path in [*graphs, ("plain", plain)]:  # the fused graph when it passes, else the plain one
+        shutil.copyfile(path, work / MODEL_FILE)
+        _write_meta(work, dict(meta, passed=True))  # provisional, so the encoder can open it for the check
+        candidate = OnnxEncoder(model_name, work, threads=1)
+        mixed = candidate.encode(texts, batch_size=16)  # batches of mixed lengths, padded
+        single = np.vstack([candidate.encode([text]) for text in texts])  # each length alone, unpadded
+        low = float(min(cosines(mixed, expected).min(), cosines(single, expected).min()))
+        meta.update(passed=bool(low >= MIN_COSINE), min_cosine=low, check_texts=len(texts), graph=graph)
+        if meta["passed"]:
+            break
+    for path in (plain, fused):
+        path.unlink(missing_ok=True)
+    _write_meta(work, meta)
+    return meta
+
+
+def _eager(model_dir: Path, loaded):
+    """The transformer with plain (eager) attention, whose graph ONNX Runtime can fuse; else the loaded one."""
+    try:
+        from transformers import AutoModel
+
+        return AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+    except Exception:  # not a plain transformers checkpoint: export it as sentence-transformers loaded it
+        return loaded.eval()
+
+
+def _torch_export(transformer, path: Path) -> None:
+    import torch
+
+    model = _mean_pooled_class()(transformer)
     # Two rows, one padded: the trace sees a real attention mask, and both axes are dynamic.
     ids = torch.tensor([[101, 2054, 2003, 2026, 102, 0], [101, 2054, 2003, 2026, 2026, 102]], dtype=torch.long)
     mask = (ids != 0).long()
     axes = {0: "batch", 1: "sequence"}
     with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer notes on values it keeps constant; the check below decides
-        torch.onnx.export(model, (ids, mask), str(work / MODEL_FILE), dynamo=False, opset_version=17,
+        warnings.simplefilter("ignore")  # tracer notes on values it keeps constant; the check decides
+        torch.onnx.export(model, (ids, mask), str(path), dynamo=False, opset_version=17,
                           input_names=["input_ids", "attention_mask"], output_names=["embedding"],
                           dynamic_axes={"input_ids": axes, "attention_mask": axes, "embedding": {0: "batch"}})
-    _write_meta(work, dict(meta, passed=True))  # provisional, so the encoder can open it for the check
-    texts = check_texts()
-    expected = reference.encode(texts, batch_size=16, normalize_embeddings=True, convert_to_numpy=True)
-    candidate = OnnxEncoder(model_name, work, threads=1)
-    mixed = candidate.encode(texts, batch_size=16)  # batches of mixed lengths, padded
-    single = np.vstack([candidate.encode([text]) for text in texts])  # each length alone, unpadded
-    low = float(min(cosines(mixed, expected).min(), cosines(single, expected).min()))
-    meta.update(passed=bool(low >= MIN_COSINE), min_cosine=low, check_texts=len(texts))
-    _write_meta(work, meta)
-    return meta
+
+
+def _fuse(source: Path, target: Path, config) -> bool:
+    """ONNX Runtime's BERT fusions (attention, layer norms, GELU): about 15% faster on one thread."""
+    if getattr(config, "model_type", "") != "bert":
+        return False
+    try:
+        from onnxruntime.transformers import optimizer
+
+        fused = optimizer.optimize_model(str(source), model_type="bert", num_heads=int(config.num_attention_heads),
+                                         hidden_size=int(config.hidden_size))
+        fused.save_model_to_file(str(target))
+        return True
+    except Exception:  # an optimiser failure only costs the speed-up
+        return False
 
 
 def _dimension(model) -> int:

@@ -118,3 +118,12 @@ def test_serving_with_onnx_never_imports_torch(real_index, guide_corpus, real_en
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"heavy": [], "answered": True, "encoder": "OnnxEncoder"}
+
+
+def test_the_remembered_fingerprint_changes_with_the_export_version(model_dir, tmp_path, monkeypatch):
+    import qa.onnx_encoder as onnx_encoder
+
+    cache = tmp_path / "cache"
+    first = model_fingerprint(model_dir, cache)
+    monkeypatch.setattr(onnx_encoder, "EXPORT_VERSION", EXPORT_VERSION + 1)
+    assert model_fingerprint(model_dir, cache) != first  # an old export is never taken for a new one
