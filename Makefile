@@ -8,6 +8,9 @@ lint:
 	ruff check .
 
 bench:
-	python scripts/bench_search.py
+	python scripts/bench.py
 
-.PHONY: test fast lint bench
+bench-scale:
+	python scripts/bench_scale.py
+
+.PHONY: test fast lint bench bench-scale

@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--no-sub-units", action="store_true",
                        help="embed whole passages only: about 5x fewer vectors for large corpora, less precise")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                       help="where to embed: cuda runs sentence-transformers on a GPU (large corpora)")
 
     search = commands.add_parser("search", help="answer one question from the index")
     search.add_argument("question")
@@ -98,7 +100,7 @@ def _settings(args) -> dict:
 def _build(args) -> int:
     settings = _settings(args)
     try:
-        build_with_progress(settings, progress=not args.quiet, sub_units=not args.no_sub_units)
+        build_with_progress(settings, progress=not args.quiet, sub_units=not args.no_sub_units, device=args.device)
     except OSError as exc:  # disk full, read-only or unwritable index directory: nothing went live
         where = f" ({exc.filename})" if exc.filename else ""
         raise QAError(f"build failed: {exc.strerror or exc}{where}; the index in {settings['INDEX_DIR']} "
@@ -106,7 +108,7 @@ def _build(args) -> int:
     return 0
 
 
-def build_with_progress(settings: dict, progress: bool = True, sub_units: bool = True) -> dict:
+def build_with_progress(settings: dict, progress: bool = True, sub_units: bool = True, device: str = "cpu") -> dict:
     from qa.build import build_index, corpus_build_options
     from qa.embedding import LazyEncoder
 
@@ -114,7 +116,7 @@ def build_with_progress(settings: dict, progress: bool = True, sub_units: bool =
     print(f"building index {settings['INDEX_DIR']} from {settings['CORPUS']} with {settings['MODEL']}",
           file=sys.stderr)
     options = corpus_build_options(settings["CORPUS"], sub_units)
-    manifest = build_index(settings["CORPUS"], settings["INDEX_DIR"], LazyEncoder(settings["MODEL"]),
+    manifest = build_index(settings["CORPUS"], settings["INDEX_DIR"], LazyEncoder(settings["MODEL"], device=device),
                            options=options, progress=progress)
     counts = manifest["embedding"]
     print(f"indexed {manifest['passages']} passages from {manifest['corpus']['documents']} documents in "
@@ -163,7 +165,9 @@ def format_results(body: dict) -> str:
 
 
 def _serve(args) -> int:
+    from qa.embedding import checked_export
     from qa.index import read_manifest, staleness
+    from qa.onnx_encoder import default_threads
     from qa.server import serve
 
     settings = _settings(args)
@@ -179,7 +183,11 @@ def _serve(args) -> int:
 
     # Refuse a corrupt or truncated index here, in one line, before any worker starts.
     load_index(settings["INDEX_DIR"], model=settings["MODEL"], check_corpus=False)
-    overrides = {"INDEX_DIR": settings["INDEX_DIR"], "CORPUS": settings["CORPUS"], "MODEL": settings["MODEL"]}
+    threads = settings["ENCODER_THREADS"] or default_threads(args.workers)
+    if settings["ENCODER_BACKEND"] != "torch":  # export once here, before the workers start
+        checked_export(settings["MODEL"], settings["ONNX_CACHE"] or None, settings["ENCODER_BACKEND"] == "onnx")
+    overrides = {"INDEX_DIR": settings["INDEX_DIR"], "CORPUS": settings["CORPUS"], "MODEL": settings["MODEL"],
+                 "ENCODER_THREADS": threads}
     return serve(overrides, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
 
 

@@ -40,6 +40,7 @@ class LexicalIndex:
         self._retriever = retriever
         self.size = size
         self._vocab = retriever.vocab_dict
+        self._terms: dict[str, tuple[float, frozenset[int]]] = {}
 
     @classmethod
     def build(cls, texts: list[str]) -> LexicalIndex:
@@ -92,14 +93,23 @@ class LexicalIndex:
         """
         total = covered = 0.0
         for group in query_terms:
-            postings = [self.postings(token) for token in dict.fromkeys(group)]
-            if not postings:
+            terms = [self._term(token) for token in dict.fromkeys(group)]
+            if not terms:
                 continue
-            weights = [float(np.log1p(self.size / max(len(rows), 1))) for rows in postings]
-            found = sum(w for w, rows in zip(weights, postings) if len(rows) and row in rows)
-            total += sum(weights) / len(weights)
-            covered += found / len(weights)
+            found = sum(weight for weight, rows in terms if row in rows)
+            total += sum(weight for weight, _ in terms) / len(terms)
+            covered += found / len(terms)
         return covered / total if total else 0.0
+
+    def _term(self, token: str) -> tuple[float, frozenset[int]]:
+        """A token's IDF weight and the set of rows containing it, memoised: confidence asks per candidate."""
+        cached = self._terms.get(token)
+        if cached is None:
+            rows = self.postings(token)
+            cached = (float(np.log1p(self.size / max(len(rows), 1))), frozenset(rows.tolist()))
+            if len(self._terms) < 100_000:
+                self._terms[token] = cached
+        return cached
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """BM25 score of every passage for one tokenised query (zeros when no token is known)."""

@@ -66,7 +66,9 @@ def open_searcher(settings: dict, encoder: Encoder | None = None) -> Searcher:
     except ValueError as exc:
         raise QAError(str(exc)) from None
     retrieval = load_retrieval_settings(settings["RETRIEVAL_FILE"], index.manifest)
-    encoder = encoder or load_encoder(settings["MODEL"])
+    encoder = encoder or load_encoder(settings["MODEL"], backend=settings.get("ENCODER_BACKEND"),
+                                      threads=settings.get("ENCODER_THREADS") or 0,
+                                      onnx_cache=settings.get("ONNX_CACHE") or None)
     if notices.urgent is not None:
         # The semantic check's example sentences: encoded on first use, then read from a small cache file.
         notices.urgent.attach_encoder(encoder, Path(settings["INDEX_DIR"]) / "cache")

@@ -26,6 +26,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INDEX_DIR", "index", "Directory that holds the built index."),
     Setting("MODEL", DEFAULT_MODEL, "Embedding model: the bundled all-MiniLM-L6-v2 or a local "
             "sentence-transformers directory. Nothing is downloaded."),
+    Setting("ENCODER_BACKEND", "auto", "Query and build encoder: onnx (ONNX Runtime, no torch at serve time), torch "
+            "(sentence-transformers), or auto: onnx when its export matches torch, else torch."),
+    Setting("ENCODER_THREADS", 0, "Encoder threads per process (ONNX Runtime, torch, OpenMP); 0: the cores shared "
+            "out between the serve workers."),
+    Setting("ONNX_CACHE", "", "Directory for the checked ONNX exports, one per model and model-file hash; empty: "
+            "~/.cache/qa/onnx."),
     Setting("NOTICES_FILE", "", "Abstention and urgent-care texts, and the name of the urgent rules file "
             "(urgent.json beside it). Empty: the corpus's own (notices.json in a corpus directory, "
             "STEM.notices.json beside STEM.jsonl), else built-in texts and no urgent notice."),

@@ -45,7 +45,11 @@ def main() -> None:
     app = create_app({"INDEX_DIR": args.index})
     searcher = app.extensions["searcher"]
     client = app.test_client()
-    model = searcher.encoder._model  # the bare SentenceTransformer
+    from sentence_transformers import SentenceTransformer
+
+    from qa.embedding import resolve_model_path
+
+    model = SentenceTransformer(resolve_model_path(searcher.encoder.name), device="cpu")  # the bare model
     question = lambda i: QUESTIONS[i % len(QUESTIONS)]  # noqa: E731
     for i in range(10):  # warm up every path before measuring
         model.encode([question(i)])

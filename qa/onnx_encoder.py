@@ -1,0 +1,145 @@
+"""The sentence encoder on ONNX Runtime and the tokenizers package alone: no torch at serve time."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from qa.errors import ModelError
+
+EXPORT_VERSION = 2  # bump when the exported graph or its check changes: old exports are then ignored
+MIN_COSINE = 0.9999  # every check text must match the torch vector at least this closely
+MODEL_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+META_FILE = "export.json"
+# Files whose content defines the model's vectors; a change makes a new cache entry.
+_FINGERPRINTED = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+                  "model.safetensors", "pytorch_model.bin", "modules.json", "sentence_bert_config.json",
+                  "1_Pooling/config.json")
+
+
+def default_cache_root() -> Path:
+    """Where exports live unless QA_ONNX_CACHE says otherwise: the user's cache, shared by every index."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "qa" / "onnx"
+
+
+def model_fingerprint(model_dir: str | Path, cache_root: str | Path | None = None) -> str:
+    """sha256 over the model's defining files (names and contents) and the export version.
+
+    Hashing 90 MB costs about 0.2 s, so the result is remembered in the cache under a key of the files'
+    paths, sizes and modification times (as make decides staleness); any change to a file rehashes it.
+    """
+    files = [(name, Path(model_dir) / name) for name in _FINGERPRINTED if (Path(model_dir) / name).is_file()]
+    stat_key = hashlib.sha256(repr([EXPORT_VERSION] + [(str(path.resolve()), path.stat().st_size,
+                                                        path.stat().st_mtime_ns) for _, path in files]
+                                   ).encode()).hexdigest()[:32]
+    memo = Path(cache_root or default_cache_root()) / ".fingerprints" / stat_key
+    try:
+        remembered = memo.read_text(encoding="ascii").strip()
+        if re.fullmatch(r"[0-9a-f]{64}", remembered):
+            return remembered
+    except OSError:
+        pass
+    digest = hashlib.sha256(f"qa-onnx-export-{EXPORT_VERSION}".encode())
+    for name, path in files:
+        digest.update(name.encode() + b"\0")
+        with path.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        temporary = memo.with_name(f".{memo.name}.{os.getpid()}")
+        temporary.write_text(digest.hexdigest(), encoding="ascii")
+        os.replace(temporary, memo)
+    except OSError:  # a read-only cache still works, only slower
+        pass
+    return digest.hexdigest()
+
+
+def export_dir(model_name: str, model_dir: str | Path, cache_root: str | Path | None = None) -> Path:
+    """The cache entry for this model: ``ROOT/<model name>-<fingerprint prefix>``."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model_name).strip("_")[-60:]
+    root = Path(cache_root or default_cache_root())
+    return root / f"{slug}-{model_fingerprint(model_dir, root)[:16]}"
+
+
+def read_export(directory: Path) -> dict | None:
+    """The export's record (``passed`` says whether it matched torch), or None when there is none yet."""
+    try:
+        meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("export_version") != EXPORT_VERSION:
+        return None
+    if meta.get("passed") and not ((directory / MODEL_FILE).is_file() and (directory / TOKENIZER_FILE).is_file()):
+        return None
+    return meta
+
+
+def default_threads(workers: int = 1) -> int:
+    """Intra-op threads per worker: the cores shared out between the workers, at least one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, workers))
+
+
+class OnnxEncoder:
+    """Mean-pooled, L2-normalised sentence vectors from an export checked against sentence-transformers."""
+
+    def __init__(self, name: str, directory: str | Path, threads: int | None = None) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        directory = Path(directory)
+        meta = read_export(directory)
+        if not meta or not meta.get("passed"):
+            raise ModelError(f"no checked ONNX export in {directory}")
+        self.name = name
+        self.dim = int(meta["dim"])
+        self.max_seq_length = int(meta["max_seq_length"])
+        self.directory = directory
+        self.threads = threads or default_threads()
+        self._tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
+        self._tokenizer.no_padding()  # padded per batch below, to the batch's longest text
+        self._tokenizer.enable_truncation(max_length=self.max_seq_length)
+        self._pad_id = int(meta["pad_id"])
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle pool threads sleep instead of spinning: spinning steals the cores of the other workers.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self._session = onnxruntime.InferenceSession(str(directory / MODEL_FILE), options,
+                                                         providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for a broken file
+            raise ModelError(f"could not load the ONNX export {directory / MODEL_FILE}: {exc}") from None
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        texts = list(texts)
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # Longest first, as sentence-transformers does: each batch pads to a similar length.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        starts = range(0, len(texts), max(1, batch_size))
+        if progress:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc="embedding", unit="batch")
+        for start in starts:
+            rows = order[start:start + batch_size]
+            vectors[rows] = self._run([texts[i] for i in rows])
+        return vectors
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(texts), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            ids[row, :len(encoding.ids)] = encoding.ids
+            mask[row, :len(encoding.ids)] = 1
+        return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
