@@ -33,11 +33,9 @@ class Encoder(Protocol):
 
 
 Span = tuple[int, int]
-_CTX = os.environ.get("QA_EXP_CTX") == "1"
 
 
-def pool_spans(offsets: np.ndarray, tokens: np.ndarray, spans: list[Span], context_end: int = 0
-               ) -> tuple[np.ndarray, list[int]]:
+def pool_spans(offsets: np.ndarray, tokens: np.ndarray, spans: list[Span]) -> tuple[np.ndarray, list[int]]:
     """Late chunking: mean-pool the token vectors of one text inside each character span, L2-normalised.
 
     ``offsets`` are the (start, end) characters of each token, (0, 0) for special tokens. A span whose tokens
@@ -47,13 +45,12 @@ def pool_spans(offsets: np.ndarray, tokens: np.ndarray, spans: list[Span], conte
     missing = []
     starts, ends = offsets[:, 0], offsets[:, 1]
     real = ends > starts
-    context = real & (ends <= context_end)
     for i, (start, end) in enumerate(spans):
         inside = real & (starts >= start) & (ends <= end)
         if not inside.any():
             missing.append(i)
             continue
-        vector = tokens[inside | context].mean(axis=0) if i and _CTX else tokens[inside].mean(axis=0)
+        vector = tokens[inside].mean(axis=0)
         vectors[i] = vector / max(float(np.linalg.norm(vector)), 1e-12)
     return vectors, missing
 
@@ -250,8 +247,7 @@ class SentenceTransformerEncoder:
                     vectors[i] = pooled[j]
                     if spans[i]:
                         length = int(mask[j].sum())
-                        span_vectors[i], missing = pool_spans(offsets[j, :length], tokens[j, :length], spans[i],
-                                                              spans[i][0][0])
+                        span_vectors[i], missing = pool_spans(offsets[j, :length], tokens[j, :length], spans[i])
                         context = texts[i][:spans[i][0][0]]
                         retry += [(i, k, context + texts[i][slice(*spans[i][k])]) for k in missing]
                 bar.update(len(batch))
