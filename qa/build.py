@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from qa import __version__
+from qa.ann import build_ann, choose_index_spec
 from qa.corpus import Corpus, Document, corpus_file, load_corpus
 from qa.embed_cache import EMBED_SCHEME, KEYS_FILE, Embedded, EmbeddingCache, cache_key
 from qa.embedding import Encoder, canonical_model_name
@@ -38,6 +39,7 @@ from qa.index import (
     embedding_input,
     lexical_input,
     pipeline_settings,
+    search_file,
     stored_vectors,
 )
 from qa.lexical import LexicalIndex
@@ -111,6 +113,13 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
             flat = faiss.IndexFlatIP(dim)
             flat.add(np.ascontiguousarray(block))
             _write_faiss(faiss, flat, work / name)
+        # Exact search up to a size, an approximate index above it (qa/ann.py); the flat files stay, for scoring.
+        search_specs = {}
+        for name, block in ((VECTORS, embedded.context), (UNIT_VECTORS, embedded.units)):
+            spec = choose_index_spec(len(block), dim)
+            search_specs[name] = spec
+            if spec["type"] != "flat":
+                _write_faiss(faiss, build_ann(block, spec), work / search_file(name))
         np.save(work / UNIT_SPANS, embedded.unit_spans)
         (work / KEYS_FILE).write_text(json.dumps(embedded.keys), encoding="utf-8")
         np.save(work / UNIT_ROWS, embedded.unit_rows)
@@ -131,6 +140,7 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
             "build": {"target_chars": options.split.target_chars, "max_chars": options.split.max_chars,
                       "sub_units": options.sub_units, "plain_vectors": options.plain_vectors},
             "embedding": {"scheme": EMBED_SCHEME, "embedded": len(passages) - reused, "reused": reused},
+            "search_index": search_specs,
             "versions": _versions(),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "build_seconds": round(time.time() - started, 3),

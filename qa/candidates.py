@@ -59,9 +59,9 @@ class DenseScorer:
     def nearest(self, vectors: np.ndarray, depth: int) -> list[set[int]]:
         """Per query vector, the rows of the passages nearest to it, by the passage or any of its units."""
         depth_passages = min(depth, self.index.vectors.ntotal)
-        _, passage_rows = self.index.vectors.search(vectors, depth_passages)
+        _, passage_rows = (self.index.passage_search or self.index.vectors).search(vectors, depth_passages)
         depth_units = min(depth, self.index.unit_vectors.ntotal)
-        unit_hits = (self.index.unit_vectors.search(vectors, depth_units)[1] if depth_units
+        unit_hits = ((self.index.unit_search or self.index.unit_vectors).search(vectors, depth_units)[1] if depth_units
                      else np.zeros((len(vectors), 0), dtype=np.int64))
         found = []
         for passages, units in zip(passage_rows, unit_hits):

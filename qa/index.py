@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.ann import open_ann
 from qa.corpus import Document, load_corpus
 from qa.embedding import canonical_model_name
 from qa.errors import CorpusError, IndexLoadError
@@ -29,6 +30,11 @@ VOCABULARY = "vocabulary.json"
 PASSAGES = "passages.jsonl"
 DOCUMENTS = "documents.jsonl"
 LEXICAL = "bm25"
+
+
+def search_file(name: str) -> str:
+    """The approximate search index kept beside a large flat vector file (``vectors.faiss`` -> ``vectors.ann``)."""
+    return name.replace(".faiss", ".ann")
 
 
 def embedding_input(document: Document, passage: Passage, text: str | None = None) -> str:
@@ -80,6 +86,8 @@ class LoadedIndex:
     documents: dict[str, Document]
     lexical: LexicalIndex
     position: dict[str, int]
+    passage_search: object = None  # what finds the nearest passages: ``vectors`` itself, or an approximate index
+    unit_search: object = None
 
     def passage(self, passage_id: str) -> Passage | None:
         row = self.position.get(passage_id)
@@ -154,7 +162,6 @@ def staleness(index_dir: str | Path, corpus_path: str | Path | None = None, mode
 def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, model: str | None = None,
                check_corpus: bool = True) -> LoadedIndex:
     """Load and verify the live index; refuses a stale, mismatched or corrupt one with a rebuild hint."""
-    import faiss
 
     index_dir = Path(index_dir)
     manifest = read_manifest(index_dir)
@@ -166,12 +173,16 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
     manifest = read_manifest(path)
     hint = rebuild_hint(index_dir)
     try:
-        vectors = faiss.read_index(str(path / VECTORS))
-        unit_vectors = faiss.read_index(str(path / UNIT_VECTORS))
+        # Memory-mapped: every worker process shares one copy of the vectors in the page cache.
+        vectors = open_ann(path / VECTORS)
+        unit_vectors = open_ann(path / UNIT_VECTORS)
+        specs = manifest.get("search_index") or {}
+        search = {name: open_ann(path / search_file(name), specs[name]) if specs.get(name, {}).get("type", "flat")
+                  != "flat" else flat for name, flat in ((VECTORS, vectors), (UNIT_VECTORS, unit_vectors))}
         unit_rows = np.load(path / UNIT_ROWS, allow_pickle=False)
         unit_spans = np.load(path / UNIT_SPANS, allow_pickle=False)
-        plain_vectors = faiss.read_index(str(path / PLAIN_VECTORS))
-        plain_unit_vectors = faiss.read_index(str(path / PLAIN_UNIT_VECTORS))
+        plain_vectors = open_ann(path / PLAIN_VECTORS)
+        plain_unit_vectors = open_ann(path / PLAIN_UNIT_VECTORS)
         vocabulary = Vocabulary.load(path / VOCABULARY)
         passages = [Passage.from_record(r) for r in _read_jsonl(path / PASSAGES)]
         documents = {r["id"]: Document(id=r["id"], text=r["text"], title=r["title"], publisher=r["publisher"],
@@ -206,7 +217,8 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
                                  f"rebuild with `{hint}`")
     return LoadedIndex(path=path, manifest=manifest, vectors=vectors, unit_vectors=unit_vectors,
                        unit_rows=unit_rows, unit_spans=unit_spans, plain_vectors=plain_vectors,
-                       plain_unit_vectors=plain_unit_vectors, vocabulary=vocabulary,
+                       plain_unit_vectors=plain_unit_vectors, passage_search=search[VECTORS],
+                       unit_search=search[UNIT_VECTORS], vocabulary=vocabulary,
                        passages=passages, documents=documents, lexical=lexical,
                        position={p.id: row for row, p in enumerate(passages)})
 
