@@ -64,7 +64,7 @@ def pipeline_settings() -> dict:
         "splitter_version": SPLITTER_VERSION,
         "embedding_input": "title+section+text, plain typography",
         "sub_units": "sentences+list-items, late chunking",
-        "confidence_vectors": "passage tokens pooled without context",
+        "confidence_vectors": "passage's own words (pooled, or encoded with its units), plain_units.faiss",
         "lexical": {**LexicalIndex.SETTINGS, "fields": "title+section+text"},
     }
 
