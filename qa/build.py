@@ -19,7 +19,7 @@ from qa import __version__
 from qa.ann import build_ann, choose_index_spec
 from qa.corpus import Corpus, Document, corpus_file, load_corpus
 from qa.embed_cache import EMBED_SCHEME, KEYS_FILE, Embedded, EmbeddingCache, cache_key
-from qa.embedding import Encoder, canonical_model_name
+from qa.embedding import Encoder, LazyEncoder, canonical_model_name
 from qa.errors import CorpusError
 from qa.index import (
     BUILDS_DIR,
@@ -95,6 +95,9 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
 
     started = time.time()
     options = options or corpus_build_options(corpus_path)
+    if not hasattr(encoder, "encode_spans"):
+        # The ONNX encoder gives pooled vectors only; sentence vectors are pooled from torch's token vectors.
+        encoder = LazyEncoder(encoder.name)
     corpus = load_corpus(corpus_path)
     passages, by_id = _split(corpus, options.split)
     if not passages:
