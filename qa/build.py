@@ -129,7 +129,8 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
         # Every word of every document (headings and lead-ins included): what the corpus talks about.
         Vocabulary.from_texts(f"{d.title}\n{d.text}" for d in corpus.documents).save(work / VOCABULARY)
         # BM25 sees what the model sees: a passage rarely repeats its document's title, which names its topic.
-        LexicalIndex.build([lexical_input(by_id[p.doc_id], p) for p in passages]).save(work / LEXICAL)
+        with_title = len(corpus.documents) > 1
+        LexicalIndex.build([lexical_input(by_id[p.doc_id], p, with_title) for p in passages]).save(work / LEXICAL)
         _write_jsonl(work / PASSAGES, (p.to_record() for p in passages))
         _write_jsonl(work / DOCUMENTS, (d.to_record() for d in corpus.documents))
         manifest = {

@@ -43,9 +43,10 @@ def embedding_input(document: Document, passage: Passage, text: str | None = Non
     return plain_typography(f"{context}\n{passage.text if text is None else text}")
 
 
-def lexical_input(document: Document, passage: Passage) -> str:
-    """What BM25 indexes: the document title, the section path and the passage."""
-    return "\n".join([document.title, *passage.section, passage.text])
+def lexical_input(document: Document, passage: Passage, with_title: bool = True) -> str:
+    """What BM25 indexes: the document title (when the corpus has several documents: a title that every
+    passage shares tells them nothing apart), the section path and the passage."""
+    return "\n".join([*([document.title] if with_title else []), *passage.section, passage.text])
 
 
 _TYPOGRAPHY = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-",
@@ -65,7 +66,7 @@ def pipeline_settings() -> dict:
         "embedding_input": "title+section+text, plain typography",
         "sub_units": "sentences+list-items, late chunking",
         "confidence_vectors": "passage's own words (pooled, or encoded with its units), plain_units.faiss",
-        "lexical": {**LexicalIndex.SETTINGS, "fields": "title+section+text"},
+        "lexical": {**LexicalIndex.SETTINGS, "fields": "title (several documents)+section+text"},
     }
 
 
