@@ -10,6 +10,7 @@ import numpy as np
 
 from qa.ann import open_ann
 from qa.corpus import Document, load_corpus
+from qa.embed_cache import KEYS_FILE
 from qa.embedding import canonical_model_name
 from qa.errors import CorpusError, IndexLoadError
 from qa.lexical import LexicalIndex
@@ -182,6 +183,7 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
                   != "flat" else flat for name, flat in ((VECTORS, vectors), (UNIT_VECTORS, unit_vectors))}
         unit_rows = np.load(path / UNIT_ROWS, allow_pickle=False)
         unit_spans = np.load(path / UNIT_SPANS, allow_pickle=False)
+        keys = json.loads((path / KEYS_FILE).read_text(encoding="utf-8"))  # the next build's embedding cache
         plain_vectors = open_ann(path / PLAIN_VECTORS)
         plain_unit_vectors = open_ann(path / PLAIN_UNIT_VECTORS)
         vocabulary = Vocabulary.load(path / VOCABULARY)
@@ -196,6 +198,7 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
                              f"rebuild with `{hint}`") from None
     expected = manifest.get("passages")
     consistent = (vectors.ntotal == len(passages) == expected == lexical.size and vectors.d == manifest.get("dim")
+                  and isinstance(keys, list) and len(keys) == len(passages)
                   and unit_vectors.ntotal == len(unit_rows) == len(unit_spans) and unit_vectors.d == vectors.d
                   and plain_vectors.ntotal == vectors.ntotal and plain_vectors.d == vectors.d
                   and plain_unit_vectors.ntotal in (0, unit_vectors.ntotal) and plain_unit_vectors.d == vectors.d

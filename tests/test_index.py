@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.build import build_index
+from qa.build import BuildOptions, build_index
 from qa.corpus import load_corpus
 from qa.embedding import load_encoder
 from qa.errors import IndexLoadError, QAError
@@ -33,6 +33,7 @@ BUILDS_DIR = "builds"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 PLAIN_VECTORS = "plain.faiss"
+UNIT_VECTORS = "units.faiss"
 PASSAGES = "passages.jsonl"
 DOCUMENTS = "documents.jsonl"
 LEXICAL = "bm25"
@@ -129,15 +130,22 @@ def test_stored_vectors_are_the_encoded_passages(built, encoder):
     np.testing.assert_allclose(stored, expected, atol=1e-6)
 
 
-def test_plain_vectors_are_the_passages_then_units_without_context(built, encoder):
+def test_plain_vectors_are_each_passage_and_each_unit_on_its_own(built, encoder):
+    """The guide's build.json asks for encoded plain vectors: each passage's text and each sentence or list item,
+    embedded without title or section path; the unit spans slice exactly those units out of their passages."""
     from qa.index import plain_typography
     from qa.splitter import sub_units
 
     loaded = load_index(built[0])
-    texts = [p.text for p in loaded.passages] + [u for p in loaded.passages for u in sub_units(p.text)]
-    assert loaded.plain_vectors.ntotal == len(texts) == loaded.vectors.ntotal + loaded.unit_vectors.ntotal
-    stored = loaded.plain_vectors.reconstruct_n(0, loaded.plain_vectors.ntotal)
-    np.testing.assert_allclose(stored, encoder.encode([plain_typography(t) for t in texts]), atol=1e-6)
+    assert loaded.manifest["build"]["plain_vectors"] == "encoded"
+    units = [loaded.passages[row].text[start:end] for row, (start, end) in zip(loaded.unit_rows, loaded.unit_spans)]
+    assert units == [u for p in loaded.passages for u in sub_units(p.text)]
+    assert loaded.plain_vectors.ntotal == loaded.vectors.ntotal == len(loaded.passages)
+    assert loaded.plain_unit_vectors.ntotal == loaded.unit_vectors.ntotal == len(units)
+    np.testing.assert_allclose(loaded.plain_vectors.reconstruct_n(0, loaded.plain_vectors.ntotal),
+                               encoder.encode([plain_typography(p.text) for p in loaded.passages]), atol=1e-6)
+    np.testing.assert_allclose(loaded.plain_unit_vectors.reconstruct_n(0, loaded.plain_unit_vectors.ntotal),
+                               encoder.encode([plain_typography(u) for u in units]), atol=1e-6)
 
 
 @pytest.mark.parametrize("k", [1, 3, 5, 10, 1000])
@@ -242,7 +250,9 @@ CORRUPTIONS = {
     "vectors-truncated": lambda live: _truncate(live / VECTORS),
     "vectors-empty": lambda live: (live / VECTORS).write_bytes(b""),
     "vectors-missing": lambda live: (live / VECTORS).unlink(),
-    "plain-vectors-wrong-count": lambda live: shutil.copyfile(live / VECTORS, live / PLAIN_VECTORS),
+    "plain-vectors-wrong-count": lambda live: shutil.copyfile(live / UNIT_VECTORS, live / PLAIN_VECTORS),
+    "unit-span-outside-its-passage": lambda live: np.save(live / "unit_spans.npy",
+                                                          np.load(live / "unit_spans.npy") + 100_000),
     "passages-missing": lambda live: (live / PASSAGES).unlink(),
     "passages-truncated": lambda live: _truncate(live / PASSAGES, 0.7),
     "passages-not-a-slice": lambda live: (live / PASSAGES).write_text(
@@ -304,10 +314,13 @@ def _search_answers(index_dir: Path, encoder) -> list[str]:
 
 
 class _ExplodingEncoder:
-    name = FAKE_MODEL
+    name = "exploding-model"  # another model: nothing in the live build's embedding cache applies
     dim = 64
 
     def encode(self, texts, batch_size=64, progress=False):
+        raise RuntimeError("encoder blew up")
+
+    def encode_spans(self, texts, spans, batch_size=32, progress=False):
         raise RuntimeError("encoder blew up")
 
 
@@ -327,14 +340,16 @@ def test_build_that_fails_in_encode_with_monkeypatch(index_copy, corpus_dir, enc
     """The same with the real fake encoder patched to fail halfway through the build."""
     from qa.embedding import HashingEncoder
 
-    def explode(self, texts, batch_size=64, progress=False):
+    def explode(self, *args, **kwargs):
         raise MemoryError("out of memory while encoding")
 
     builds_before = _builds(index_copy)
     link_before = os.readlink(index_copy / CURRENT_LINK)
     monkeypatch.setattr(HashingEncoder, "encode", explode)
+    monkeypatch.setattr(HashingEncoder, "encode_spans", explode)
     with pytest.raises(MemoryError):
-        build_index(corpus_dir, index_copy, load_encoder(FAKE_MODEL))
+        # Pooled plain vectors: other cache keys than the live build's, so every passage must be embedded.
+        build_index(corpus_dir, index_copy, load_encoder(FAKE_MODEL), options=BuildOptions(plain_vectors="pooled"))
     monkeypatch.undo()
     assert _builds(index_copy) == builds_before
     assert os.readlink(index_copy / CURRENT_LINK) == link_before

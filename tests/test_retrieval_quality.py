@@ -19,9 +19,7 @@ def _search(client, q: str, **params) -> dict:
     ("how do we keep germs away from him", "Wash your hands or use alcohol-based hand sanitizer"),
     ("what are the odds he survives this", "About 30–50% of patients survive after their first relapse"),
     ("cancer in the fluid around the spine", "intrathecal chemotherapy"),
-    pytest.param("looking after his port", "Care for your child’s central line", marks=pytest.mark.xfail(
-        strict=True, reason="known miss: 'central' pulls the Central nervous system section above the central "
-                            "line passage")),
+    ("looking after his port", "Care for your child’s central line"),  # a known miss until convex fusion
 ])
 def test_lay_paraphrases_find_the_passage_that_answers(real_client, question, expected):
     body = _search(real_client, question, k=3)
@@ -67,10 +65,13 @@ def test_a_short_answer_is_judged_on_its_own_words(real_client):
     searcher = real_client.application.extensions["searcher"]
     row = next(i for i, p in enumerate(searcher.index.passages) if expected in p.text and len(p.text) < 100)
     vector = searcher.encoder.encode([plain_typography(searcher.analyse(question).retrieval_text)])[0]
-    contextual = float(searcher.dense_similarity(np.array([row]), vector)[0])
-    assert searcher.answer_similarity(row, vector) > contextual + 0.1
-    body = _search(real_client, question, k=1)
-    assert body["answered"] and expected in body["results"][0]["text"]
+    contextual = float(searcher.dense.similarity(np.array([row]), vector)[0])
+    assert searcher.dense.answer_similarity(row, vector) > contextual + 0.1
+    # The service answers, and shows the one-sentence passage as a confident match. Since convex fusion the
+    # overview passage that ends "A clinical trial may be an option." ranks first, also about trials.
+    body = _search(real_client, question, k=3)
+    assert body["answered"]
+    assert any(expected in r["text"] and not r.get("low_confidence") for r in body["results"])
 
 
 def test_low_confidence_passages_only_on_request_and_marked(real_client):
