@@ -15,6 +15,7 @@ MAX_GAP = 4
 SPELL_MIN_LENGTH = 4  # shorter words have too many close neighbours to correct safely
 SPELL_SCORE = 80.0  # rapidfuzz ratio (0-100) a correction must reach
 COMMON_ZIPF = 3.0  # a word this common in English is a real word, never a misspelling (wordfreq's Zipf scale)
+_CLAUSE_END = re.compile(r"[.!?;:\n]")  # what ends a sentence or clause between two words
 
 
 def plain(word: str) -> str:
@@ -62,6 +63,14 @@ class Sentence:
             self._by_stem.setdefault(token.stem, []).append(i)
         self._numbers = [i for i, token in enumerate(tokens) if token.number is not None]
         self._cache: dict[str, list[int]] = {}
+        # Each token's clause: a new one starts after . ! ? ; : or a line break between two words.
+        self.clause = []
+        for i, token in enumerate(tokens):
+            gap = text[tokens[i - 1].end:token.start] if i else ""
+            self.clause.append((self.clause[-1] + bool(_CLAUSE_END.search(gap))) if i else 0)
+
+    def same_clause(self, first: int, last: int) -> bool:
+        return self.clause[first] == self.clause[last]
 
     def positions(self, pattern: str) -> list[int]:
         if pattern == NUMBER:
@@ -230,6 +239,8 @@ class NumberRule:
         near = {i for phrase in self.context for first, last in phrase.in_order(sentence) for i in (first, last)}
         for i in numbers:
             token = tokens[i]
+            if _denominator(text, tokens, i):  # "10/10", "8 out of 10": the scale, not a reading
+                continue
             close = any(abs(i - j) <= self.window for j in near)
             if self.kind == "temperature":
                 unit, written = temperature_unit(text, token)
@@ -245,3 +256,10 @@ class NumberRule:
                     else (token.number > self.limits["above"])
                 found.append(Reading(self.name, token.number, self.limits["unit"], i, over))
         return found
+
+
+def _denominator(text: str, tokens: list[Token], i: int) -> bool:
+    """Whether the number at ``i`` is the scale of a score: written after "/" or "out of"."""
+    if i and text[tokens[i - 1].end:tokens[i].start].strip() == "/":
+        return True
+    return i >= 2 and (tokens[i - 2].text, tokens[i - 1].text) == ("out", "of")
