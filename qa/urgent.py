@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.urgent_match import NumberRule, Phrase, Reading, Sentence, Speller, tokenize
+from qa.urgent_match import NumberRule, Phrase, Reading, Sentence, Speller, spoken_decimals, tokenize
 
 
 @dataclass(frozen=True)
@@ -164,6 +164,7 @@ class UrgentDetector:
     # -- the decision -----------------------------------------------------------------------------------
     def decide(self, question: str, vector: np.ndarray | None = None, use_cues: bool = True,
                use_semantic: bool = True) -> Decision:
+        question = spoken_decimals(question)
         tokens, corrections = self.speller.correct(tokenize(question))
         sentence = Sentence(question, tokens)
         found = [reading for rule in self.number_rules for reading in rule.readings(sentence)]

@@ -43,6 +43,14 @@ def _number(word: str) -> float | None:
         return None
 
 
+_SPOKEN_DECIMAL = re.compile(r"\b(\d+) point (\d)\b", re.IGNORECASE)
+
+
+def spoken_decimals(text: str) -> str:
+    """ "38 point 5" as "38.5", the way a parent types a reading read aloud."""
+    return _SPOKEN_DECIMAL.sub(r"\1.\2", text)
+
+
 def tokenize(text: str) -> list[Token]:
     tokens = []
     for match in _TOKEN.finditer(text):

@@ -116,6 +116,12 @@ def test_a_pain_score_is_read_and_its_scale_is_not(detector, question, fired):
     assert ("severe pain score" in decision.concepts) is fired, decision.reason
 
 
+@pytest.mark.parametrize("question, value", [("temp is 38 point 6 and shivering", 38.6), ("39 POINT 1", 39.1)])
+def test_a_spoken_decimal_is_read_as_a_number(detector, question, value):
+    decision = detector.decide(question)
+    assert decision.fires and [r.value for r in decision.readings] == [value], decision.reason
+
+
 @pytest.mark.parametrize("question", [
     "do they give seizure meds routinely after car t",
     "is it common for kids to get fevers during maintenance",
