@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from qa.lexical import stem
 
@@ -113,15 +114,18 @@ class Phrase:
             raise ValueError(f"phrase {text!r} needs words, and '...' only between words")
         return cls(text, tuple(patterns))
 
-    @property
+    @cached_property  # read for every phrase of every concept on every question
     def words(self) -> tuple[str, ...]:
         return tuple(p for p in self.patterns if p != GAP)
 
     def any_order(self, sentence: Sentence) -> list[tuple[int, int]]:
         """(first, last) token positions where all the phrase's words occur, in any order, close together."""
-        positions = [sentence.positions(p) for p in self.words]
-        if not all(positions):
-            return []
+        positions = []
+        for word in self.words:  # most phrases miss on their first word: stop there
+            found = sentence.positions(word)
+            if not found:
+                return []
+            positions.append(found)
         if len(positions) == 1:
             return [(i, i) for i in positions[0]]
         slack = len(self.words) + 1  # "lips blue" also matches "blue lips" and "lips are blue"
