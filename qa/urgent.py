@@ -12,16 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.urgent_match import NumberRule, Phrase, Reading, Sentence, Speller, tokenize
+from qa.urgent_match import NumberRule, Phrase, Reading, Sentence, Speller, spoken_decimals, tokenize
 
 
 @dataclass(frozen=True)
 class Concept:
-    """Fires when one phrase of every group occurs within ``window`` words of each other."""
+    """Fires when one phrase of every group occurs within ``window`` words of each other, or within
+    ``clause_window`` words in the same sentence or clause."""
 
     name: str
     groups: tuple[tuple[Phrase, ...], ...]
     window: int
+    clause_window: int = 0
 
     def match(self, sentence: Sentence) -> list[str] | None:
         """The phrases that matched, or None."""
@@ -34,7 +36,9 @@ class Concept:
         for combo in itertools.product(*spans):
             first = min(span[0] for _, span in combo)
             last = max(span[1] for _, span in combo)
-            if last - first <= self.window and (best is None or last - first < best[0]):
+            near = last - first <= self.window or (
+                last - first <= self.clause_window and sentence.same_clause(first, last))
+            if near and (best is None or last - first < best[0]):
                 best = (last - first, [phrase.text for phrase, _ in combo])
         return best[1] if best else None
 
@@ -59,6 +63,7 @@ class UrgentDetector:
     def __init__(self, data: dict) -> None:
         lists = {name: [str(p) for p in phrases] for name, phrases in data.get("lists", {}).items()}
         window = int(data.get("window", 8))
+        clause_window = int(data.get("clause_window", 0))
 
         def phrases(items) -> tuple[Phrase, ...]:
             out: list[str] = []
@@ -72,8 +77,8 @@ class UrgentDetector:
                     out.append(item)
             return tuple(Phrase.parse(p) for p in dict.fromkeys(out))
 
-        self.concepts = [Concept(str(c["name"]), tuple(phrases(g) for g in c["all_of"]), int(c.get("window", window)))
-                         for c in data["concepts"]]
+        self.concepts = [Concept(str(c["name"]), tuple(phrases(g) for g in c["all_of"]), int(c.get("window", window)),
+                                 int(c.get("clause_window", clause_window))) for c in data["concepts"]]
         self.number_rules = [NumberRule.parse(rule) for rule in data.get("numbers", [])]
         # A reading under the limit overrides the word: "is 37.6 a fever" is not a fever.
         self.vetoes = {rule["name"]: [str(c) for c in rule.get("under_limit_cancels", [])]
@@ -159,6 +164,7 @@ class UrgentDetector:
     # -- the decision -----------------------------------------------------------------------------------
     def decide(self, question: str, vector: np.ndarray | None = None, use_cues: bool = True,
                use_semantic: bool = True) -> Decision:
+        question = spoken_decimals(question)
         tokens, corrections = self.speller.correct(tokenize(question))
         sentence = Sentence(question, tokens)
         found = [reading for rule in self.number_rules for reading in rule.readings(sentence)]

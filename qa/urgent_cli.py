@@ -9,13 +9,16 @@ from pathlib import Path
 
 from qa.errors import InputError, QAError
 
-SPLITS = ("dev", "test")
+SPLITS = ("dev", "test", "report")
 # Which parts of the detector run, for --ablation: the concepts and readings always do.
 COMBINATIONS = {
     "concepts only": {"use_cues": False, "use_semantic": False},
     "concepts + semantic check": {"use_cues": False, "use_semantic": True},
     "concepts + cues": {"use_cues": True, "use_semantic": False},
     "concepts + cues + semantic check (served)": {"use_cues": True, "use_semantic": True},
+    # Not served: the examples settle close calls (|score| <= 0.5), the nearest-urgent-minus-calm margin added.
+    "... + semantic tie-breaker (weight 1, band 0.5)": {"use_cues": True, "use_semantic": True,
+                                                          "tie_breaker": (1.0, 0.5)},
 }
 
 
@@ -29,7 +32,7 @@ class Labelled:
 
 
 def load_labelled(path: str | Path) -> list[Labelled]:
-    """JSONL lines ``{"qid", "query", "urgent": true|false, "concept"?, "split"?: "dev"|"test"}``."""
+    """JSONL lines ``{"qid", "query", "urgent": true|false, "concept"?, "split"?: "dev"|"test"|"report"}``."""
     path = Path(path)
     if not path.is_file():
         raise InputError("invalid_file", f"{path}: no such file")
@@ -53,7 +56,7 @@ def load_labelled(path: str | Path) -> list[Labelled]:
             raise InputError("invalid_file", f"{where}: urgent must be true or false")
         split = row.get("split", "dev")
         if split not in SPLITS:
-            raise InputError("invalid_file", f"{where}: split must be dev or test, not {split!r}")
+            raise InputError("invalid_file", f"{where}: split must be {', '.join(SPLITS)}, not {split!r}")
         seen.add(qid)
         items.append(Labelled(qid, query, urgent, str(row.get("concept", "")), split))
     if not items:
@@ -101,14 +104,24 @@ def score(items: list[Labelled], fired: list[bool]) -> dict:
             "calm": len(calm), "false_notice_rate": round(sum(calm) / len(calm), 4) if calm else None}
 
 
-def evaluate(searcher, items: list[Labelled], use_cues: bool = True, use_semantic: bool = True):
-    """Each item's decision, and the milliseconds the decisions took in all (vectors excluded)."""
+def evaluate(searcher, items: list[Labelled], use_cues: bool = True, use_semantic: bool = True,
+             tie_breaker: tuple[float, float] | None = None):
+    """Each item's decision, and the milliseconds the decisions took in all (vectors excluded). ``tie_breaker``
+    (weight, band) overrides the data file's semantic weight and band for this run only."""
     vectors = query_vectors(searcher, [item.query for item in items])
     detector = searcher.notices.urgent
     detector.decide("warm up", vectors[0])  # the examples are encoded on first use: not part of the timing
-    started = time.perf_counter()
-    decisions = [detector.decide(item.query, vector, use_cues, use_semantic) for item, vector in zip(items, vectors)]
-    return decisions, (time.perf_counter() - started) * 1000
+    kept = detector.semantic_weight, detector.semantic_band
+    if tie_breaker:
+        detector.semantic_weight, detector.semantic_band = tie_breaker
+    try:
+        started = time.perf_counter()
+        decisions = [detector.decide(item.query, vector, use_cues, use_semantic)
+                     for item, vector in zip(items, vectors)]
+        took = (time.perf_counter() - started) * 1000
+    finally:
+        detector.semantic_weight, detector.semantic_band = kept
+    return decisions, took
 
 
 def run_urgent_eval(args, settings: dict) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from qa.lexical import stem
 
@@ -15,6 +16,7 @@ MAX_GAP = 4
 SPELL_MIN_LENGTH = 4  # shorter words have too many close neighbours to correct safely
 SPELL_SCORE = 80.0  # rapidfuzz ratio (0-100) a correction must reach
 COMMON_ZIPF = 3.0  # a word this common in English is a real word, never a misspelling (wordfreq's Zipf scale)
+_CLAUSE_END = re.compile(r"[.!?;:\n]")  # what ends a sentence or clause between two words
 
 
 def plain(word: str) -> str:
@@ -42,6 +44,14 @@ def _number(word: str) -> float | None:
         return None
 
 
+_SPOKEN_DECIMAL = re.compile(r"\b(\d+) point (\d)\b", re.IGNORECASE)
+
+
+def spoken_decimals(text: str) -> str:
+    """ "38 point 5" as "38.5", the way a parent types a reading read aloud."""
+    return _SPOKEN_DECIMAL.sub(r"\1.\2", text)
+
+
 def tokenize(text: str) -> list[Token]:
     tokens = []
     for match in _TOKEN.finditer(text):
@@ -62,6 +72,14 @@ class Sentence:
             self._by_stem.setdefault(token.stem, []).append(i)
         self._numbers = [i for i, token in enumerate(tokens) if token.number is not None]
         self._cache: dict[str, list[int]] = {}
+        # Each token's clause: a new one starts after . ! ? ; : or a line break between two words.
+        self.clause = []
+        for i, token in enumerate(tokens):
+            gap = text[tokens[i - 1].end:token.start] if i else ""
+            self.clause.append((self.clause[-1] + bool(_CLAUSE_END.search(gap))) if i else 0)
+
+    def same_clause(self, first: int, last: int) -> bool:
+        return self.clause[first] == self.clause[last]
 
     def positions(self, pattern: str) -> list[int]:
         if pattern == NUMBER:
@@ -96,15 +114,18 @@ class Phrase:
             raise ValueError(f"phrase {text!r} needs words, and '...' only between words")
         return cls(text, tuple(patterns))
 
-    @property
+    @cached_property  # read for every phrase of every concept on every question
     def words(self) -> tuple[str, ...]:
         return tuple(p for p in self.patterns if p != GAP)
 
     def any_order(self, sentence: Sentence) -> list[tuple[int, int]]:
         """(first, last) token positions where all the phrase's words occur, in any order, close together."""
-        positions = [sentence.positions(p) for p in self.words]
-        if not all(positions):
-            return []
+        positions = []
+        for word in self.words:  # most phrases miss on their first word: stop there
+            found = sentence.positions(word)
+            if not found:
+                return []
+            positions.append(found)
         if len(positions) == 1:
             return [(i, i) for i in positions[0]]
         slack = len(self.words) + 1  # "lips blue" also matches "blue lips" and "lips are blue"
@@ -230,6 +251,8 @@ class NumberRule:
         near = {i for phrase in self.context for first, last in phrase.in_order(sentence) for i in (first, last)}
         for i in numbers:
             token = tokens[i]
+            if _denominator(text, tokens, i):  # "10/10", "8 out of 10": the scale, not a reading
+                continue
             close = any(abs(i - j) <= self.window for j in near)
             if self.kind == "temperature":
                 unit, written = temperature_unit(text, token)
@@ -245,3 +268,10 @@ class NumberRule:
                     else (token.number > self.limits["above"])
                 found.append(Reading(self.name, token.number, self.limits["unit"], i, over))
         return found
+
+
+def _denominator(text: str, tokens: list[Token], i: int) -> bool:
+    """Whether the number at ``i`` is the scale of a score: written after "/" or "out of"."""
+    if i and text[tokens[i - 1].end:tokens[i].start].strip() == "/":
+        return True
+    return i >= 2 and (tokens[i - 2].text, tokens[i - 1].text) == ("out", "of")

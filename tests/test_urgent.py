@@ -93,11 +93,43 @@ def test_word_order_inflection_and_apostrophes(detector, question):
     assert fires(detector, question), detector.decide(question).reason
 
 
-def test_symptom_and_qualifier_must_be_within_the_window(detector):
+def test_symptom_and_qualifier_must_be_within_the_window_or_one_clause(detector):
     near = "the bleeding from her arm will not stop"
-    far = "the bleeding from her arm after the blood test at the clinic on monday morning did not stop"
+    same_clause = "the bleeding from her arm after the blood test at the clinic on monday morning did not stop"
+    other_sentence = "the bleeding from her arm after the blood test was small. the rash did not stop itching"
+    too_far = ("the bleeding from her arm after the blood test at the clinic on monday morning with the new nurse "
+               "and the student did not stop")
     assert fires(detector, near)
-    assert "bleeding" not in detector.decide(far).concepts
+    assert "bleeding" in detector.decide(same_clause).concepts
+    assert "bleeding" not in detector.decide(other_sentence).concepts
+    assert "bleeding" not in detector.decide(too_far).concepts
+
+
+@pytest.mark.parametrize("question, fired", [
+    ("pain is 9/10 and nothing helps", True),
+    ("her pain is 8 out of 10", True),
+    ("pain is 3/10 today", False),
+    ("his pain score is 2 out of 10", False),
+])
+def test_a_pain_score_is_read_and_its_scale_is_not(detector, question, fired):
+    decision = detector.decide(question)
+    assert ("severe pain score" in decision.concepts) is fired, decision.reason
+
+
+@pytest.mark.parametrize("question, value", [("temp is 38 point 6 and shivering", 38.6), ("39 POINT 1", 39.1)])
+def test_a_spoken_decimal_is_read_as_a_number(detector, question, value):
+    decision = detector.decide(question)
+    assert decision.fires and [r.value for r in decision.readings] == [value], decision.reason
+
+
+@pytest.mark.parametrize("question", [
+    "do they give seizure meds routinely after car t",
+    "is it common for kids to get fevers during maintenance",
+    "another kid on the ward had a nosebleed that would not stop, does that happen a lot",
+    "whats the difference between a seizure and rigors",
+])
+def test_generic_routine_and_third_party_questions_are_calm(detector, question):
+    assert not fires(detector, question), detector.decide(question).reason
 
 
 @pytest.mark.parametrize("question, word, corrected", [

@@ -27,7 +27,7 @@ def test_nearest_examples_are_the_ones_a_reader_would_pick(searcher):
 
 
 def test_wording_no_concept_knows_is_rescued_by_an_urgent_example(searcher):
-    question = "she knocked her skull on the table and her platelets are low"
+    question = "she whacked her noggin on the table and her platelets are low"
     without = searcher.notices.urgent_decision(question)  # no vector: the rules alone
     assert not without.fires and not without.concepts
     decision = _decide(searcher, question)
