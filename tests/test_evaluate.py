@@ -12,6 +12,7 @@ import pytest
 from ir_measures import AP, RR, R, Success, nDCG
 
 from qa import evaluate as ev
+from qa.index import read_manifest
 from tests.support import ROOT, run_qa
 
 FAKE = "hash:128"
@@ -138,7 +139,27 @@ def test_report_compare_and_calibrate(fake_index, tmp_path):
     assert [row[0] for row in rows[1:]] == ["a", "b", "c"]
     assert "<- chosen" in completed.stderr
     saved = json.loads(retrieval.read_text())
-    assert saved["fusion"] == "rrf" and "abstain_below" in saved
+    assert saved["fusion"] == "rrf" and "abstain_below" in saved  # RRF has no weight: only the threshold is chosen
+    # The saved settings are bound to this corpus and model.
+    manifest = read_manifest(fake_index)
+    assert saved["corpus_hash"] == manifest["corpus"]["hash"] and saved["model"] == manifest["model"]
+
+
+def test_calibrate_chooses_the_convex_weight(fake_index, tmp_path):
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("\n".join(json.dumps(q) for q in [
+        {"qid": "a", "query": "what is MRD", "gold": ["MRD means a small number of cells remain"]},
+        {"qid": "b", "query": "petechiae", "gold": ["Tiny, flat, dark-red skin spots (petechiae)"]},
+    ]) + "\n")
+    retrieval = tmp_path / "retrieval.json"
+    retrieval.write_text(json.dumps({"fusion": "convex"}))
+    completed = run_qa("eval", "--index", str(fake_index), "--queries", str(queries), "--retrieval", str(retrieval),
+                       "--calibrate", "--quiet", "--json", QA_MODEL="hash:256")
+    assert completed.returncode == 0, completed.stderr
+    assert "dense_weight  RR@10" in completed.stderr and "held out" in completed.stderr
+    saved = json.loads(retrieval.read_text())
+    chosen = json.loads(completed.stdout)["calibrated_dense_weight"]
+    assert saved["fusion"] == "convex" and saved["dense_weight"] == chosen
 
 
 def test_eval_rate_is_reported(fake_index, tmp_path):
