@@ -24,11 +24,11 @@ class Confidence:
     passage contains, minus a penalty when the question names a specific term the corpus never uses."""
 
     def __init__(self, index: LoadedIndex, dense: DenseScorer, analysed: AnalysedQuery, vector: np.ndarray,
-                 coverage_weight: float, foreign_term_penalty: float) -> None:
+                 coverage_weight: float, foreign_term_penalty: float, terms: list[list[str]] | None = None) -> None:
         self.index = index
         self.dense = dense
         self.vector = vector
-        self.terms = coverage_terms(analysed)
+        self.terms = coverage_terms(analysed) if terms is None else terms
         self.coverage_weight = coverage_weight
         self.penalty = foreign_term_penalty if names_foreign_term(index, analysed) else 0.0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -39,7 +40,7 @@ def answer_span(index: LoadedIndex, dense: DenseScorer, row: int, vector: np.nda
     total = sum(weights.values())
     if total > 0:
         for i, (start, end) in enumerate(spans.tolist()):
-            found = {s for s in (_stem(w) for _, _, w in words(text[start:end])) if s in weights}
+            found = _unit_stems(text[start:end]) & weights.keys()
             scores[i] += ANSWER_TERM_WEIGHT * sum(weights[s] for s in found) / total
     start, end = spans[int(np.argmax(scores))].tolist()
     return [int(start), int(end)]
@@ -49,6 +50,12 @@ def own_terms(analysed: AnalysedQuery) -> set[str]:
     """Stems of the content words the person typed (expansions left out: they would outweigh the question)."""
     return {_stem(w) for w in normalise_words(" ".join([analysed.free_text, *analysed.phrases]))
             if w not in STOPWORDS and len(w) > 1}
+
+
+@lru_cache(maxsize=65536)
+def _unit_stems(text: str) -> frozenset[str]:
+    """The stems of a sentence's words, once per sentence: the same passages come back query after query."""
+    return frozenset(_stem(w) for _, _, w in words(text))
 
 
 def _stem(word: str) -> str:

@@ -61,6 +61,7 @@ class Evidence:
     analysed: AnalysedQuery
     vector: np.ndarray
     candidates: Candidates
+    terms: list[list[str]]  # the question's terms for coverage (qa.confidence.coverage_terms)
 
 
 @dataclass
@@ -105,8 +106,9 @@ class Searcher:
         vectors = self.encoder.encode([plain_typography(t) for t in texts], batch_size=batch_size)
         neighbours = self.dense.nearest(vectors, self.settings.candidates)
         tokens = tokenize(texts)
+        terms = [coverage_terms(query) for query in analysed]
         return [Evidence(query, vectors[i], gather(self.dense, self.index.lexical, neighbours[i], tokens[i],
-                                                   coverage_terms(query), vectors[i], self.settings.candidates))
+                                                   terms[i], vectors[i], self.settings.candidates), terms[i])
                 for i, query in enumerate(analysed)]
 
     def _rank(self, evidence: Evidence, k: int, include_low_confidence: bool, highlight: bool) -> Outcome:
@@ -114,7 +116,7 @@ class Searcher:
         analysed, vector, candidates = evidence.analysed, evidence.vector, evidence.candidates
         rows, fused = ranked(candidates, fuse(candidates, settings.fusion, settings.dense_weight, settings.rrf_k))
         confidence_of = Confidence(self.index, self.dense, analysed, vector, settings.coverage_weight,
-                                   settings.foreign_term_penalty)
+                                   settings.foreign_term_penalty, evidence.terms)
         confidence = confidence_of(rows[0]) if rows else 0.0
         notice = self.notices.urgent_notice(analysed.raw, vector)
         if analysed.phrases:
