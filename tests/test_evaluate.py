@@ -12,6 +12,7 @@ import pytest
 from ir_measures import AP, RR, R, Success, nDCG
 
 from qa import evaluate as ev
+from qa.index import read_manifest
 from tests.support import ROOT, run_qa
 
 FAKE = "hash:128"
@@ -138,7 +139,10 @@ def test_report_compare_and_calibrate(fake_index, tmp_path):
     assert [row[0] for row in rows[1:]] == ["a", "b", "c"]
     assert "<- chosen" in completed.stderr
     saved = json.loads(retrieval.read_text())
-    assert saved["fusion"] == "rrf" and "abstain_below" in saved
+    # calibration now chooses the convex fusion weight and binds the settings to this corpus and model
+    manifest = read_manifest(fake_index)
+    assert saved["fusion"] == "convex" and 0.0 <= saved["dense_weight"] <= 1.0 and "abstain_below" in saved
+    assert saved["corpus_hash"] == manifest["corpus"]["hash"] and saved["model"] == manifest["model"]
 
 
 def test_eval_rate_is_reported(fake_index, tmp_path):

@@ -33,6 +33,9 @@ BUILDS_DIR = "builds"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 PLAIN_VECTORS = "plain.faiss"
+UNIT_VECTORS = "units.faiss"
+UNIT_SPANS = "unit_spans.npy"
+KEYS_FILE = "embedding_keys.json"
 PASSAGES = "passages.jsonl"
 DOCUMENTS = "documents.jsonl"
 LEXICAL = "bm25"
@@ -129,15 +132,31 @@ def test_stored_vectors_are_the_encoded_passages(built, encoder):
     np.testing.assert_allclose(stored, expected, atol=1e-6)
 
 
-def test_plain_vectors_are_the_passages_then_units_without_context(built, encoder):
+def test_plain_vectors_are_one_per_passage_from_its_own_words(built, encoder):
+    """plain.faiss holds one vector per passage, pooled from the passage's own tokens without its context
+    (the fake encoder pools a span by encoding its text alone)."""
     from qa.index import plain_typography
-    from qa.splitter import sub_units
 
     loaded = load_index(built[0])
-    texts = [p.text for p in loaded.passages] + [u for p in loaded.passages for u in sub_units(p.text)]
-    assert loaded.plain_vectors.ntotal == len(texts) == loaded.vectors.ntotal + loaded.unit_vectors.ntotal
+    texts = [p.text for p in loaded.passages]
+    assert loaded.plain_vectors.ntotal == len(texts) == loaded.vectors.ntotal
     stored = loaded.plain_vectors.reconstruct_n(0, loaded.plain_vectors.ntotal)
     np.testing.assert_allclose(stored, encoder.encode([plain_typography(t) for t in texts]), atol=1e-6)
+
+
+def test_unit_spans_slice_each_unit_out_of_its_passage(built, encoder):
+    from qa.index import plain_typography
+    from qa.splitter import sub_unit_spans
+
+    loaded = load_index(built[0])
+    assert len(loaded.unit_spans) == len(loaded.unit_rows) == loaded.unit_vectors.ntotal > 0
+    expected = [(row, p.text[a:b]) for row, p in enumerate(loaded.passages) for a, b in sub_unit_spans(p.text)]
+    found = [(int(row), loaded.passages[row].text[start:end])
+             for row, (start, end) in zip(loaded.unit_rows, loaded.unit_spans)]
+    assert found == expected
+    assert all(text.strip() == text and text for _, text in found)
+    stored = loaded.unit_vectors.reconstruct_n(0, loaded.unit_vectors.ntotal)
+    np.testing.assert_allclose(stored, encoder.encode([plain_typography(t) for _, t in found]), atol=1e-6)
 
 
 @pytest.mark.parametrize("k", [1, 3, 5, 10, 1000])
@@ -242,7 +261,10 @@ CORRUPTIONS = {
     "vectors-truncated": lambda live: _truncate(live / VECTORS),
     "vectors-empty": lambda live: (live / VECTORS).write_bytes(b""),
     "vectors-missing": lambda live: (live / VECTORS).unlink(),
-    "plain-vectors-wrong-count": lambda live: shutil.copyfile(live / VECTORS, live / PLAIN_VECTORS),
+    "plain-vectors-wrong-count": lambda live: shutil.copyfile(live / UNIT_VECTORS, live / PLAIN_VECTORS),
+    "unit-spans-wrong-count": lambda live: np.save(live / UNIT_SPANS, np.load(live / UNIT_SPANS)[:-1]),
+    "unit-spans-past-passage": lambda live: np.save(live / UNIT_SPANS, np.load(live / UNIT_SPANS) + 100000),
+    "unit-spans-reversed": lambda live: np.save(live / UNIT_SPANS, np.load(live / UNIT_SPANS)[:, ::-1].copy()),
     "passages-missing": lambda live: (live / PASSAGES).unlink(),
     "passages-truncated": lambda live: _truncate(live / PASSAGES, 0.7),
     "passages-not-a-slice": lambda live: (live / PASSAGES).write_text(
@@ -282,6 +304,12 @@ def test_every_damaged_file_is_refused_with_index_load_error(built, tmp_path):
             shutil.copytree(built[0], target, symlinks=True)
             path = live_path(target) / relative
             apply(path, path.read_bytes())
+            if relative == Path(KEYS_FILE):
+                # The embedding cache's keys are read only by the next build (which drops a damaged cache:
+                # tests/test_build_cache.py); serving never reads them, so the index still loads, unchanged.
+                assert len(load_index(target).passages) == built[1]["passages"], (relative, damage)
+                shutil.rmtree(target)
+                continue
             try:
                 load_index(target)
             except IndexLoadError as exc:
@@ -304,10 +332,13 @@ def _search_answers(index_dir: Path, encoder) -> list[str]:
 
 
 class _ExplodingEncoder:
-    name = FAKE_MODEL
-    dim = 64
+    name = "hash:32"  # another model than the live build's, so nothing comes from the embedding cache
+    dim = 32
 
     def encode(self, texts, batch_size=64, progress=False):
+        raise RuntimeError("encoder blew up")
+
+    def encode_spans(self, texts, spans, batch_size=64, progress=False):
         raise RuntimeError("encoder blew up")
 
 
@@ -333,8 +364,9 @@ def test_build_that_fails_in_encode_with_monkeypatch(index_copy, corpus_dir, enc
     builds_before = _builds(index_copy)
     link_before = os.readlink(index_copy / CURRENT_LINK)
     monkeypatch.setattr(HashingEncoder, "encode", explode)
-    with pytest.raises(MemoryError):
-        build_index(corpus_dir, index_copy, load_encoder(FAKE_MODEL))
+    monkeypatch.setattr(HashingEncoder, "encode_spans", lambda self, texts, spans, **_: explode(self, texts))
+    with pytest.raises(MemoryError):  # another model than the live build's: nothing comes from the cache
+        build_index(corpus_dir, index_copy, load_encoder("hash:32"))
     monkeypatch.undo()
     assert _builds(index_copy) == builds_before
     assert os.readlink(index_copy / CURRENT_LINK) == link_before

@@ -60,11 +60,11 @@ def test_empty_terms_cover_nothing(lexical):
 
 
 def test_coverage_terms_are_one_group_per_word_or_lay_phrase():
+    from qa.confidence import coverage_terms
     from qa.query import TermList, analyse
-    from qa.search import Searcher
 
     lay = TermList([(("bmt",), "stem cell bone marrow transplant")])
-    terms = Searcher._coverage_terms(analyse("how much does a bmt cost, what does a bmt cost", lay))
+    terms = coverage_terms(analyse("how much does a bmt cost, what does a bmt cost", lay))
     assert ["stem", "cell", "bone", "marrow", "transplant"] in terms
     assert terms.count(["cost"]) == 1  # asked twice, still one term
     assert not any("bmt" in group for group in terms)  # the lay word counts as what it maps to
