@@ -67,8 +67,8 @@ def test_a_short_answer_is_judged_on_its_own_words(real_client):
     searcher = real_client.application.extensions["searcher"]
     row = next(i for i, p in enumerate(searcher.index.passages) if expected in p.text and len(p.text) < 100)
     vector = searcher.encoder.encode([plain_typography(searcher.analyse(question).retrieval_text)])[0]
-    contextual = float(searcher.dense_similarity(np.array([row]), vector)[0])
-    assert searcher.answer_similarity(row, vector) > contextual + 0.1
+    contextual = float(searcher.dense.similarity(np.array([row]), vector)[0])
+    assert searcher.dense.answer_similarity(row, vector) > contextual + 0.1
     body = _search(real_client, question, k=1)
     assert body["answered"] and expected in body["results"][0]["text"]
 
