@@ -178,13 +178,7 @@ def _embed(passages: list[Passage], by_id: dict[str, Document], encoder: Encoder
     """Every passage's vectors from one forward pass of the model over its text with context (late chunking):
     the whole input, the passage's own tokens and each sentence and list item are pooled from the same token
     vectors. Passages already in ``cache`` are not embedded again. Returns the vectors and the reuse count."""
-    inputs = [embedding_input(by_id[p.doc_id], p) for p in passages]
-    unit_spans = [sub_unit_spans(p.text) if options.sub_units else [] for p in passages]
-    spans = []
-    for text, passage, units in zip(inputs, passages, unit_spans):
-        offset = len(text) - len(passage.text)  # the passage follows its context; typography keeps lengths
-        spans.append([(offset, len(text))] + [(offset + start, offset + end) for start, end in units])
-    keys = [cache_key(encoder.name, text, span, options.plain_vectors) for text, span in zip(inputs, spans)]
+    inputs, unit_spans, spans, keys = _model_inputs(passages, by_id, encoder.name, options)
     found = {key: hit for key in keys if (hit := cache.get(key)) is not None}
     todo = list(dict.fromkeys(key for key in keys if key not in found))
     if todo:
@@ -211,14 +205,22 @@ def _embed(passages: list[Passage], by_id: dict[str, Document], encoder: Encoder
     ), sum(1 for key in keys if key not in todo)
 
 
+def _model_inputs(passages: list[Passage], by_id: dict[str, Document], model: str, options: BuildOptions):
+    """Each passage's model input, its units' spans in the passage, all spans in the input, and its cache key."""
+    inputs = [embedding_input(by_id[p.doc_id], p) for p in passages]
+    unit_spans = [sub_unit_spans(p.text) if options.sub_units else [] for p in passages]
+    spans = []
+    for text, passage, units in zip(inputs, passages, unit_spans):
+        offset = len(text) - len(passage.text)  # the passage follows its context; typography keeps lengths
+        spans.append([(offset, len(text))] + [(offset + start, offset + end) for start, end in units])
+    keys = [cache_key(model, text, span, options.plain_vectors) for text, span in zip(inputs, spans)]
+    return inputs, unit_spans, spans, keys
+
+
 def _encode_plain(keys: list[str], found: dict[str, Embedded], inputs: list[str], spans: list, encoder: Encoder,
                   progress: bool, batch_size: int) -> None:
     """Embed each passage, and each of its sentences and list items, on its own without context."""
-    texts, owners = [], []
-    for key, text, text_spans in zip(keys, inputs, spans):
-        for start, end in text_spans:
-            texts.append(text[start:end])
-            owners.append(key)
+    texts = [text[start:end] for text, text_spans in zip(inputs, spans) for start, end in text_spans]
     vectors = encoder.encode(texts, batch_size=batch_size, progress=progress)
     at = 0
     for key, text_spans in zip(keys, spans):
@@ -238,7 +240,25 @@ def _previous_cache(index_dir: Path, model: str) -> EmbeddingCache:
         flat = faiss.read_index(str(live / names[kind]))
         return stored_vectors(flat).copy()  # copied while ``flat`` still owns the memory
 
-    return EmbeddingCache.from_build(live, model, read) if live.is_dir() else EmbeddingCache()
+    if not live.is_dir():
+        return EmbeddingCache()
+    return EmbeddingCache.from_build(live, model, read, expected=_live_keys(live, model))
+
+
+def _live_keys(live: Path, model: str) -> list[str] | None:
+    """The keys the live build's own passages should have: a stored key that differs lends no vectors."""
+    try:
+        manifest = json.loads((live / MANIFEST).read_text(encoding="utf-8"))
+        options = BuildOptions(sub_units=bool(manifest["build"]["sub_units"]),
+                               plain_vectors=str(manifest["build"].get("plain_vectors", "pooled")))
+        passages = [Passage.from_record(json.loads(line)) for line in (live / PASSAGES).open(encoding="utf-8")]
+        documents = {}
+        for line in (live / DOCUMENTS).open(encoding="utf-8"):
+            record = json.loads(line)
+            documents[record["id"]] = Document(id=record["id"], text=record["text"], title=record["title"])
+        return _model_inputs(passages, documents, model, options)[3]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _split(corpus: Corpus, options: SplitOptions) -> tuple[list[Passage], dict[str, Document]]:

@@ -48,9 +48,10 @@ class EmbeddingCache:
         return len(self.entries)
 
     @classmethod
-    def from_build(cls, path: Path, model: str, read_vectors) -> EmbeddingCache:
+    def from_build(cls, path: Path, model: str, read_vectors, expected: list[str] | None) -> EmbeddingCache:
         """The entries of the build at ``path`` if it was made with ``model``; ``read_vectors(name)`` reads one of
-        its vector files as an array. A damaged or foreign build gives an empty cache, never wrong vectors."""
+        its vector files as an array. ``expected`` are the keys its passages should have, recomputed from its own
+        passages: a row whose stored key differs is dropped. A damaged or foreign build gives an empty cache."""
         try:
             manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
             if manifest.get("model") != model or manifest.get("embedding", {}).get("scheme") != EMBED_SCHEME:
@@ -62,7 +63,7 @@ class EmbeddingCache:
         except (OSError, ValueError, RuntimeError, KeyError, TypeError):
             return cls()
         if not (isinstance(keys, list) and len(keys) == len(context) == len(plain) and len(unit_rows) == len(units)
-                and len(plain_units) in (0, len(units))):
+                and len(plain_units) in (0, len(units)) and expected is not None and len(expected) == len(keys)):
             return cls()
         if not len(plain_units):
             plain_units = np.zeros((len(units), context.shape[1]), dtype=np.float32)[:0]
@@ -72,7 +73,7 @@ class EmbeddingCache:
         entries = {}
         for row, key in enumerate(keys):
             units_of = slice(bounds[row], bounds[row + 1])
-            if sound[row] and np.all(unit_sound[units_of]):
+            if sound[row] and np.all(unit_sound[units_of]) and key == expected[row]:
                 entries[key] = Embedded(context[row], plain[row], units[units_of], plain_units[units_of])
         return cls(entries)
 

@@ -98,7 +98,7 @@ def test_other_build_options_reuse_nothing(corpus, tmp_path):
     assert manifest["embedding"]["reused"] == 0
 
 
-@pytest.mark.parametrize("damage", ["garbage-vectors", "garbage-keys", "truncated-units"])
+@pytest.mark.parametrize("damage", ["garbage-vectors", "garbage-keys", "reordered-keys", "truncated-units"])
 def test_a_damaged_live_build_never_lends_wrong_vectors(corpus, tmp_path, damage):
     build_index(corpus, tmp_path / "fresh", CountingEncoder())
     build_index(corpus, tmp_path / "index", CountingEncoder())
@@ -107,6 +107,9 @@ def test_a_damaged_live_build_never_lends_wrong_vectors(corpus, tmp_path, damage
         (live / "vectors.faiss").write_bytes(b"\x00garbage" * 50)
     elif damage == "garbage-keys":
         (live / "embedding_keys.json").write_text("[\"not a key\", 3")
+    elif damage == "reordered-keys":  # valid keys, each on another row: checked against the build's own passages
+        keys = json.loads((live / "embedding_keys.json").read_text())
+        (live / "embedding_keys.json").write_text(json.dumps(keys[::-1]))
     else:
         data = (live / "units.faiss").read_bytes()
         (live / "units.faiss").write_bytes(data[: len(data) // 2])
