@@ -71,17 +71,16 @@ class LexicalIndex:
 
     def coverage_many(self, query_terms: list[list[str]], rows: np.ndarray) -> np.ndarray:
         """``coverage`` of each passage in ``rows`` at once."""
-        total = np.zeros(1)
+        total = 0.0
         covered = np.zeros(len(rows))
         for group in query_terms:
-            postings = [self.postings(token) for token in dict.fromkeys(group)]
-            if not postings:
+            terms = [self._term(token) for token in dict.fromkeys(group)]
+            if not terms:
                 continue
-            weights = [float(np.log1p(self.size / max(len(found), 1))) for found in postings]
-            total += sum(weights) / len(weights)
-            for weight, found in zip(weights, postings):
-                covered += weight * np.isin(rows, found) / len(weights)
-        return covered / total[0] if total[0] else covered
+            total += sum(weight for weight, _ in terms) / len(terms)
+            for weight, postings in terms:
+                covered += weight * np.isin(rows, postings) / len(terms)
+        return covered / total if total else covered
 
     def coverage(self, query_terms: list[list[str]], row: int) -> float:
         """IDF-weighted share of the query's terms that passage ``row`` contains (0 to 1).
@@ -91,22 +90,14 @@ class LexicalIndex:
         proportion to the IDF of its tokens found in the passage. A token the corpus never uses weighs as
         much as the rarest corpus token: the passage cannot cover it.
         """
-        total = covered = 0.0
-        for group in query_terms:
-            terms = [self._term(token) for token in dict.fromkeys(group)]
-            if not terms:
-                continue
-            found = sum(weight for weight, rows in terms if row in rows)
-            total += sum(weight for weight, _ in terms) / len(terms)
-            covered += found / len(terms)
-        return covered / total if total else 0.0
+        return float(self.coverage_many(query_terms, np.array([row]))[0])
 
-    def _term(self, token: str) -> tuple[float, frozenset[int]]:
-        """A token's IDF weight and the set of rows containing it, memoised: confidence asks per candidate."""
+    def _term(self, token: str) -> tuple[float, np.ndarray]:
+        """A token's IDF weight and the rows containing it, memoised: confidence asks per candidate."""
         cached = self._terms.get(token)
         if cached is None:
             rows = self.postings(token)
-            cached = (float(np.log1p(self.size / max(len(rows), 1))), frozenset(rows.tolist()))
+            cached = (float(np.log1p(self.size / max(len(rows), 1))), rows)
             if len(self._terms) < 100_000:
                 self._terms[token] = cached
         return cached
