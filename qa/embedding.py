@@ -28,7 +28,9 @@ class Encoder(Protocol):
 
     def encode_spans(self, texts: list[str], spans: list[list[tuple[int, int]]], batch_size: int = 64,
                      progress: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Each text's vector, plus one vector per character span of it, from the same forward pass."""
+        """Each text's vector, plus one vector per character span of it, from the same forward pass. Builds need
+        it; an encoder without it (ONNX Runtime, which returns pooled vectors only) serves queries, and a build
+        handed one embeds with the torch encoder of the same model instead."""
         ...
 
 
