@@ -83,6 +83,8 @@ def corpus_build_options(corpus_path: str | Path, sub_units: bool = True) -> Bui
             raise CorpusError(f"build options {path}: sub_units must be true or false")
     return BuildOptions(sub_units=sub_units and values.get("sub_units", True),
                         plain_vectors=values.get("plain_vectors", "pooled"))
+
+
 KEEP_BUILDS = 2  # the live build and the one before it
 _LIBRARIES = ("faiss-cpu", "numpy", "sentence-transformers", "torch", "transformers", "bm25s", "PyStemmer")
 
@@ -183,13 +185,12 @@ def _embed(passages: list[Passage], by_id: dict[str, Document], encoder: Encoder
     todo = list(dict.fromkeys(key for key in keys if key not in found))
     if todo:
         first = {key: i for i, key in reversed(list(enumerate(keys)))}
-        vectors, span_vectors = encoder.encode_spans([inputs[first[k]] for k in todo], [spans[first[k]] for k in todo],
-                                                     batch_size=batch_size, progress=progress)
+        todo_inputs, todo_spans = [inputs[first[k]] for k in todo], [spans[first[k]] for k in todo]
+        vectors, span_vectors = encoder.encode_spans(todo_inputs, todo_spans, batch_size=batch_size, progress=progress)
         for key, vector, pooled in zip(todo, vectors, span_vectors):
             found[key] = Embedded(vector, pooled[0], pooled[1:], pooled[:0])
         if options.plain_vectors == "encoded":
-            _encode_plain(todo, found, [inputs[first[k]] for k in todo], [spans[first[k]] for k in todo], encoder,
-                          progress, batch_size)
+            _encode_plain(todo, found, todo_inputs, todo_spans, encoder, progress, batch_size)
     rows = [found[key] for key in keys]
     dim = rows[0].context.shape[0]
     unit_blocks = [row.units.reshape(-1, dim) for row in rows]

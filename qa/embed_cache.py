@@ -65,8 +65,6 @@ class EmbeddingCache:
         if not (isinstance(keys, list) and len(keys) == len(context) == len(plain) and len(unit_rows) == len(units)
                 and len(plain_units) in (0, len(units)) and expected is not None and len(expected) == len(keys)):
             return cls()
-        if not len(plain_units):
-            plain_units = np.zeros((len(units), context.shape[1]), dtype=np.float32)[:0]
         bounds = np.searchsorted(unit_rows, np.arange(len(keys) + 1))
         sound = _unit_length(context) & _unit_length(plain)
         unit_sound = _unit_length(units) & (_unit_length(plain_units) if len(plain_units) else True)
