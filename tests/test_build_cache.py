@@ -141,3 +141,26 @@ def test_a_failure_while_embedding_leaves_the_previous_build_live(corpus, tmp_pa
         build_index(corpus, tmp_path / "index", Failing())
     assert (tmp_path / "index" / "current").readlink() == link
     assert not any(p.name.startswith(".tmp-") for p in (tmp_path / "index" / "builds").iterdir())
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "unreadable"),
+    ('["encoded"]', "must be a JSON object"),
+    ('{"plain_vectors": "fancy"}', "plain_vectors must be one of"),
+    ('{"sub_units": "yes"}', "sub_units must be true or false"),
+    ('{"plain_vectors": "encoded", "speed": 3}', "unknown: ['speed']"),
+])
+def test_a_malformed_build_json_is_a_clear_error_and_builds_nothing(corpus, tmp_path, content, message):
+    from qa.errors import CorpusError
+
+    (tmp_path / "corpus.build.json").write_text(content, encoding="utf-8")
+    with pytest.raises(CorpusError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        build_index(corpus, tmp_path / "index", CountingEncoder())
+    assert not (tmp_path / "index").exists()
+
+
+def test_build_json_beside_a_jsonl_corpus_is_applied(corpus, tmp_path):
+    (tmp_path / "corpus.build.json").write_text('{"plain_vectors": "encoded"}', encoding="utf-8")
+    manifest = build_index(corpus, tmp_path / "index", CountingEncoder())
+    assert manifest["build"]["plain_vectors"] == "encoded"
+    assert load_index(tmp_path / "index", check_corpus=False).plain_unit_vectors.ntotal > 0
