@@ -47,10 +47,13 @@ class DenseScorer:
                 scores[i] = max(scores[i], float(units.max()))
         return scores
 
-    def answer_similarity(self, row: int, vector: np.ndarray) -> float:
-        """How closely passage ``row`` itself matches: its best dense similarity, or its own words without the
-        title and section path, which on a short passage would dilute a plain match."""
-        best = max(float(self.similarity(np.array([row]), vector)[0]), float(self.plain[row] @ vector))
+    def answer_similarity(self, row: int, vector: np.ndarray, similarity: float | None = None) -> float:
+        """How closely passage ``row`` itself matches: its best dense similarity (``similarity`` when the caller
+        has it already), or its own words without the title and section path, which on a short passage would
+        dilute a plain match."""
+        if similarity is None:
+            similarity = float(self.similarity(np.array([row]), vector)[0])
+        best = max(similarity, float(self.plain[row] @ vector))
         units = self.unit_slices[row]
         if len(self.plain_units) and units.stop > units.start:
             best = max(best, float((self.plain_units[units] @ vector).max()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.candidates import DenseScorer
+from qa.candidates import Candidates, DenseScorer
 from qa.index import LoadedIndex
 from qa.lexical import tokenize
 from qa.query import STOPWORDS, AnalysedQuery, normalise_words
@@ -24,17 +24,26 @@ class Confidence:
     passage contains, minus a penalty when the question names a specific term the corpus never uses."""
 
     def __init__(self, index: LoadedIndex, dense: DenseScorer, analysed: AnalysedQuery, vector: np.ndarray,
-                 coverage_weight: float, foreign_term_penalty: float, terms: list[list[str]] | None = None) -> None:
+                 coverage_weight: float, foreign_term_penalty: float, terms: list[list[str]] | None = None,
+                 candidates: Candidates | None = None) -> None:
         self.index = index
         self.dense = dense
         self.vector = vector
         self.terms = coverage_terms(analysed) if terms is None else terms
         self.coverage_weight = coverage_weight
         self.penalty = foreign_term_penalty if names_foreign_term(index, analysed) else 0.0
+        # The candidates already hold each one's dense similarity and coverage: reuse them, not recompute.
+        self._known = ({int(row): i for i, row in enumerate(candidates.rows)} if candidates is not None else {})
+        self._candidates = candidates
 
     def __call__(self, row: int) -> float:
-        similarity = self.dense.answer_similarity(row, self.vector)
-        coverage = self.index.lexical.coverage(self.terms, row)
+        at = self._known.get(int(row))
+        if at is None:
+            similarity = self.dense.answer_similarity(row, self.vector)
+            coverage = self.index.lexical.coverage(self.terms, row)
+        else:
+            similarity = self.dense.answer_similarity(row, self.vector, float(self._candidates.dense[at]))
+            coverage = float(self._candidates.coverage[at])
         return similarity + self.coverage_weight * coverage - self.penalty
 
 

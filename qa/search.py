@@ -116,7 +116,7 @@ class Searcher:
         analysed, vector, candidates = evidence.analysed, evidence.vector, evidence.candidates
         rows, fused = ranked(candidates, fuse(candidates, settings.fusion, settings.dense_weight, settings.rrf_k))
         confidence_of = Confidence(self.index, self.dense, analysed, vector, settings.coverage_weight,
-                                   settings.foreign_term_penalty, evidence.terms)
+                                   settings.foreign_term_penalty, evidence.terms, candidates)
         confidence = confidence_of(rows[0]) if rows else 0.0
         notice = self.notices.urgent_notice(analysed.raw, vector)
         if analysed.phrases:

@@ -8,6 +8,7 @@ import json
 import os
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,22 @@ class Concept:
     window: int
     clause_window: int = 0
 
+    @cached_property
+    def _openers(self) -> tuple[tuple[frozenset[str], tuple[str, ...]], ...]:
+        """Per group, its phrases' first words (exact, and ``prefix*``): a group none of whose phrases can
+        start in a question cannot match, and most concepts end there without looking further."""
+        openers = []
+        for group in self.groups:
+            first = [phrase.words[0] for phrase in group]
+            openers.append((frozenset(w for w in first if not w.endswith("*")),
+                            tuple(w[:-1] for w in first if w.endswith("*"))))
+        return tuple(openers)
+
     def match(self, sentence: Sentence) -> list[str] | None:
         """The phrases that matched, or None."""
+        for exact, prefixes in self._openers:
+            if exact.isdisjoint(sentence.words) and not any(map(sentence.has_prefix, prefixes)):
+                return None
         spans = []
         for group in self.groups:
             spans.append([(phrase, span) for phrase in group for span in phrase.any_order(sentence)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ class Sentence:
         for i, token in enumerate(tokens):
             self._by_stem.setdefault(token.stem, []).append(i)
         self._numbers = [i for i, token in enumerate(tokens) if token.number is not None]
+        self.words = frozenset(self._by_stem) | ({NUMBER} if self._numbers else frozenset())  # for quick misses
+        self._sorted_texts = sorted({token.text for token in tokens})
         self._cache: dict[str, list[int]] = {}
         # Each token's clause: a new one starts after . ! ? ; : or a line break between two words.
         self.clause = []
@@ -80,6 +83,11 @@ class Sentence:
 
     def same_clause(self, first: int, last: int) -> bool:
         return self.clause[first] == self.clause[last]
+
+    def has_prefix(self, prefix: str) -> bool:
+        """Whether any word starts with ``prefix``: one binary search, for the many patterns that miss."""
+        at = bisect.bisect_left(self._sorted_texts, prefix)
+        return at < len(self._sorted_texts) and self._sorted_texts[at].startswith(prefix)
 
     def positions(self, pattern: str) -> list[int]:
         if pattern == NUMBER:
@@ -137,6 +145,8 @@ class Phrase:
 
     def in_order(self, sentence: Sentence) -> list[tuple[int, int]]:
         """(first, last) positions where the words occur in order, adjacent except across a ``...`` gap."""
+        if not sentence.positions(self.patterns[0]):  # most cues miss on their first word
+            return []
         sets = [set(sentence.positions(p)) if p != GAP else None for p in self.patterns]
         found = []
         for start in sets[0]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from qa.lexical import LexicalIndex, tokenize
@@ -68,3 +70,17 @@ def test_coverage_terms_are_one_group_per_word_or_lay_phrase():
     assert ["stem", "cell", "bone", "marrow", "transplant"] in terms
     assert terms.count(["cost"]) == 1  # asked twice, still one term
     assert not any("bmt" in group for group in terms)  # the lay word counts as what it maps to
+
+
+def test_tokenize_matches_bm25s_on_real_corpus_text():
+    import bm25s
+
+    from qa.corpus import load_corpus
+    from qa.lexical import _stemmer
+
+    root = Path(__file__).resolve().parents[1]
+    texts = [document.text for document in load_corpus(root / "corpus").documents]
+    texts += [document.text for document in load_corpus(root / "eval/medquad-sample/corpus.jsonl").documents]
+    texts += ["Straße ÉCOLE naïve 38.5°C 101F it's won't CAR-T e.g. x y", "", "  ", "a an the", "MRD's 0.01%"]
+    library = bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    assert tokenize(texts) == [list(tokens) for tokens in library]
