@@ -99,6 +99,7 @@ class UrgentDetector:
         self.vetoes = {rule["name"]: [str(c) for c in rule.get("under_limit_cancels", [])]
                        for rule in data.get("numbers", [])}
         self.reading_weight = float(data.get("reading_weight", 0.0))
+        self.extra_concept_weight = float(data.get("extra_concept_weight", 0.0))
         cues = data.get("cues", {})
         self.cues = [(Phrase.parse(text), float(weight)) for text, weight in cues.items() if not text.startswith("_")]
         self.fire_at = float(data.get("fire_at", 0.0))
@@ -192,24 +193,32 @@ class UrgentDetector:
         for reading in over:
             concepts.setdefault(reading.rule, []).append(f"{reading.value:g} {reading.unit}".strip())
         decision = Decision(False, concepts, found, corrections=corrections)
+        if use_cues and (concepts or self.rescue_at > 0):
+            for phrase, weight in self.cues:
+                if phrase.in_order(sentence):
+                    decision.cues[phrase.text] = weight
         if not concepts:
-            # Wording no concept knows may still be very close to an urgent example.
+            # Wording no concept knows may still be very close to an urgent example, unless the cues say it
+            # asks in general or about the past ("last week she had a nosebleed that stopped quickly").
             if use_semantic and vector is not None and self.semantic_ready and self.rescue_at > 0:
                 decision.semantic = self.semantic(vector)
                 nearest = decision.semantic["urgent"][1]
-                decision.fires = nearest >= self.rescue_at and decision.semantic["margin"] > 0
+                decision.score = sum(decision.cues.values())
+                decision.fires = (nearest >= self.rescue_at and decision.semantic["margin"] > 0
+                                  and decision.score >= self.fire_at)
+                cues = ", ".join(f"{text!r} {weight:+g}" for text, weight in decision.cues.items()) or "none"
                 decision.reason = (f"no urgent concept or reading; nearest urgent example "
                                    f"{decision.semantic['urgent'][0]!r} ({nearest:.2f}), nearest calm example "
-                                   f"{decision.semantic['calm'][0]!r} ({decision.semantic['calm'][1]:.2f}): "
-                                   f"{'fires' if decision.fires else 'does not fire'} at rescue_at {self.rescue_at:g}")
+                                   f"{decision.semantic['calm'][0]!r} ({decision.semantic['calm'][1]:.2f}); cues: "
+                                   f"{cues}: {'fires' if decision.fires else 'does not fire'} at rescue_at "
+                                   f"{self.rescue_at:g}")
             else:
                 decision.reason = "no urgent concept or reading"
             return decision
         if use_cues:
-            for phrase, weight in self.cues:
-                if phrase.in_order(sentence):
-                    decision.cues[phrase.text] = weight
-            decision.score = sum(decision.cues.values()) + (self.reading_weight if over else 0.0)
+            # Each further concept is another sign described: "ribs sucking in" and "lips a bit blue".
+            decision.score = (sum(decision.cues.values()) + (self.reading_weight if over else 0.0)
+                              + self.extra_concept_weight * (len(concepts) - 1))
         # The semantic check only settles questions the rules leave close to the line.
         if use_semantic and vector is not None and self.semantic_ready and self.semantic_weight > 0 \
                 and abs(decision.score - self.fire_at) <= self.semantic_band:

@@ -116,10 +116,21 @@ def test_a_pain_score_is_read_and_its_scale_is_not(detector, question, fired):
     assert ("severe pain score" in decision.concepts) is fired, decision.reason
 
 
-@pytest.mark.parametrize("question, value", [("temp is 38 point 6 and shivering", 38.6), ("39 POINT 1", 39.1)])
+@pytest.mark.parametrize("question, value", [
+    ("temp is 38 point 6 and shivering", 38.6), ("39 POINT 1", 39.1),
+    ("thirty eight point five and she's on chemo", 38.5), ("his temp is a hundred and one", 101.0),
+    ("Thirty-Nine degrees", 39.0), ("temperature one hundred two point four", 102.4),
+])
 def test_a_spoken_decimal_is_read_as_a_number(detector, question, value):
     decision = detector.decide(question)
     assert decision.fires and [r.value for r in decision.readings] == [value], decision.reason
+
+
+@pytest.mark.parametrize("text", ["he had one seizure", "two days ago", "she is five", "a few hours"])
+def test_small_counts_in_words_stay_words(text):
+    from qa.urgent_match import spoken_decimals
+
+    assert spoken_decimals(text) == text
 
 
 @pytest.mark.parametrize("question", [
@@ -191,6 +202,25 @@ def test_semantic_rescue_uses_the_given_vector_and_encodes_examples_once():
     assert not detector.decide("purple elephant stampede").fires  # no vector: no semantic check
     detector.decide("purple elephant stampede", vector)
     assert len(calls) == 2  # the urgent and the calm examples, once; never the question
+
+
+def test_a_calm_cue_stops_the_semantic_rescue():
+    encoder = HashingEncoder(256)
+    detector = _tiny({"rescue_at": 0.5, "urgent": ["purple elephant stampede why"], "calm": ["quiet library"]})
+    detector.attach_encoder(encoder)
+    question = "why purple elephant stampede"  # as close to the urgent example, but asks "why"
+    decision = detector.decide(question, encoder.encode([question])[0])
+    assert decision.semantic["urgent"][1] >= 0.5 and not decision.fires
+    assert "'why' -2" in decision.reason
+
+
+def test_each_further_concept_adds_its_weight():
+    data = {"concepts": [{"name": "blue", "all_of": [["blue lips"]]}, {"name": "ribs", "all_of": [["ribs sucking"]]}],
+            "cues": {"a bit": -1}}
+    question = "ribs sucking in and her lips a bit blue"
+    assert not UrgentDetector(data).decide(question).fires
+    decision = UrgentDetector(data | {"extra_concept_weight": 1.5}).decide(question)
+    assert decision.fires and decision.score == 0.5
 
 
 def test_semantic_tie_break_moves_a_close_call():
