@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.urgent_match import NumberRule, Phrase, Reading, Sentence, Speller, spoken_decimals, tokenize
+from qa.urgent_match import NumberRule, Phrase, Reading, Sentence, Speller, plain, spoken_decimals, tokenize
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ class Concept:
                 return None
         best = None
         for combo in itertools.product(*spans):
+            if _negated(sentence, [span for _, span in combo]):
+                continue
             first = min(span[0] for _, span in combo)
             last = max(span[1] for _, span in combo)
             near = last - first <= self.window or (
@@ -56,6 +58,16 @@ class Concept:
             if near and (best is None or last - first < best[0]):
                 best = (last - first, [phrase.text for phrase, _ in combo])
         return best[1] if best else None
+
+
+def _negated(sentence: Sentence, spans: list[tuple[int, int]]) -> bool:
+    """Whether a negation word just before one of the phrases denies it ("no redness, no pain, no fever"). A
+    negation word that is itself one of the matched phrases ("no wee since last night") denies nothing."""
+    for first, _ in spans:
+        negator = sentence.negator_before(first)
+        if negator is not None and not any(a <= negator <= b for a, b in spans):
+            return True
+    return False
 
 
 @dataclass
@@ -100,6 +112,9 @@ class UrgentDetector:
                        for rule in data.get("numbers", [])}
         self.reading_weight = float(data.get("reading_weight", 0.0))
         self.extra_concept_weight = float(data.get("extra_concept_weight", 0.0))
+        self.negations = frozenset(plain(str(word)).lower() for word in data.get("negations", []))
+        self.negation_window = int(data.get("negation_window", 3))
+        self.not_negating = tuple(plain(str(word)).lower().rstrip("*") for word in data.get("not_negating", []))
         cues = data.get("cues", {})
         self.cues = [(Phrase.parse(text), float(weight)) for text, weight in cues.items() if not text.startswith("_")]
         self.fire_at = float(data.get("fire_at", 0.0))
@@ -182,7 +197,7 @@ class UrgentDetector:
                use_semantic: bool = True) -> Decision:
         question = spoken_decimals(question)
         tokens, corrections = self.speller.correct(tokenize(question))
-        sentence = Sentence(question, tokens)
+        sentence = Sentence(question, tokens, self.negations, self.negation_window, self.not_negating)
         found = [reading for rule in self.number_rules for reading in rule.readings(sentence)]
         concepts = {c.name: matched for c in self.concepts if (matched := c.match(sentence))}
         over = [r for r in found if r.over]

@@ -88,9 +88,14 @@ def tokenize(text: str) -> list[Token]:
 class Sentence:
     """A question's tokens, with each pattern's positions looked up once (a dozen concepts share words)."""
 
-    def __init__(self, text: str, tokens: list[Token]) -> None:
+    def __init__(self, text: str, tokens: list[Token], negations: frozenset[str] = frozenset(),
+                 negation_window: int = 3, not_negating: tuple[str, ...] = ()) -> None:
         self.text = text
         self.tokens = tokens
+        # "hasn't stopped bleeding", "not getting better": a negated stop or improvement affirms the symptom.
+        self._negators = [i for i, token in enumerate(tokens) if token.text in negations
+                          and not (i + 1 < len(tokens) and tokens[i + 1].text.startswith(not_negating))]
+        self._negation_window = negation_window
         self._by_stem: dict[str, list[int]] = {}
         for i, token in enumerate(tokens):
             self._by_stem.setdefault(token.stem, []).append(i)
@@ -106,6 +111,13 @@ class Sentence:
 
     def same_clause(self, first: int, last: int) -> bool:
         return self.clause[first] == self.clause[last]
+
+    def negator_before(self, position: int) -> int | None:
+        """A negation word ("no fever", "without any pain") up to the window before ``position``, same clause."""
+        for i in self._negators:
+            if 0 < position - i <= self._negation_window and self.same_clause(i, position):
+                return i
+        return None
 
     def has_prefix(self, prefix: str) -> bool:
         """Whether any word starts with ``prefix``: one binary search, for the many patterns that miss."""

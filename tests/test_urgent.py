@@ -204,6 +204,18 @@ def test_semantic_rescue_uses_the_given_vector_and_encodes_examples_once():
     assert len(calls) == 2  # the urgent and the calm examples, once; never the question
 
 
+@pytest.mark.parametrize("question, fired", [
+    ("some crusting at the line site, no redness, no pain, no fever", False),
+    ("she has no fever but her nose has been bleeding for an hour", True),
+    ("no wee since last night and her eyes look sunken", True),  # "no" is part of the matched phrase
+    ("he is not breathing", True),
+    ("the line hasn't stopped leaking", True),
+])
+def test_a_negated_symptom_does_not_count(detector, question, fired):
+    decision = detector.decide(question)
+    assert decision.fires is fired, decision.reason
+
+
 def test_a_calm_cue_stops_the_semantic_rescue():
     encoder = HashingEncoder(256)
     detector = _tiny({"rescue_at": 0.5, "urgent": ["purple elephant stampede why"], "calm": ["quiet library"]})
