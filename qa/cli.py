@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     notice.add_argument("--index", help="index directory (default: index/)")
     notice.add_argument("--json", action="store_true", help="print the decision as JSON")
 
+    train = commands.add_parser("train-urgent", help="train the urgent notice's classifier on labelled questions")
+    train.add_argument("files", nargs="+", help="labelled JSONL files (qid, query, urgent) as qa eval --urgent reads")
+    train.add_argument("--index", help="index directory (default: index/)")
+    train.add_argument("--strength", type=float, help="regularisation C (default: classifier.strength in the rules)")
+
     from qa.evaluate_cli import add_eval_parser
 
     add_eval_parser(commands)
@@ -80,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"build": _build, "search": _search, "serve": _serve, "eval": _eval,
-                "notice": _notice}[args.command](args)
+                "notice": _notice, "train-urgent": _train_urgent}[args.command](args)
     except (QAError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -215,3 +220,9 @@ def _notice(args) -> int:
     settings = _settings(args)
     args.question = parse_query(args.question, settings["MAX_QUERY_CHARS"], name="question")
     return run_notice(args, settings)
+
+
+def _train_urgent(args) -> int:
+    from qa.urgent_cli import run_train
+
+    return run_train(args, _settings(args))

@@ -99,11 +99,18 @@ class Searcher:
         return [self._rank(evidence, k, include_low_confidence, highlight)
                 for evidence in self.evidence(queries, batch_size)]
 
+    def query_vectors(self, queries: list[str], batch_size: int = 64) -> np.ndarray:
+        """The vectors a search computes for these queries (the urgent check reads the same ones)."""
+        return self._embed([self.analyse(query) for query in queries], batch_size)
+
+    def _embed(self, analysed: list[AnalysedQuery], batch_size: int) -> np.ndarray:
+        return self.encoder.encode([plain_typography(a.retrieval_text) for a in analysed], batch_size=batch_size)
+
     def evidence(self, queries: list[str], batch_size: int = 64) -> list[Evidence]:
         """Each query analysed and embedded, with its candidate passages: everything but the fusion."""
         analysed = [self.analyse(query) for query in queries]
         texts = [a.retrieval_text for a in analysed]
-        vectors = self.encoder.encode([plain_typography(t) for t in texts], batch_size=batch_size)
+        vectors = self._embed(analysed, batch_size)
         neighbours = self.dense.nearest(vectors, self.settings.candidates)
         tokens = tokenize(texts)
         terms = [coverage_terms(query) for query in analysed]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -13,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.urgent_classifier import UrgentClassifier
 from qa.urgent_match import NumberRule, Phrase, Reading, Sentence, Speller, plain, spoken_decimals, tokenize
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -81,13 +85,14 @@ class Decision:
     corrections: dict[str, str] = field(default_factory=dict)
     semantic: dict | None = None  # nearest urgent and calm examples and the margin's contribution
     score: float = 0.0
+    probability: float | None = None  # the classifier's, when it ran
     reason: str = ""
 
 
 class UrgentDetector:
     """Rules and examples from the urgent data file; ``decide`` explains, ``fires`` is the fast yes/no."""
 
-    def __init__(self, data: dict) -> None:
+    def __init__(self, data: dict, folder: Path | None = None) -> None:
         lists = {name: [str(p) for p in phrases] for name, phrases in data.get("lists", {}).items()}
         window = int(data.get("window", 8))
         clause_window = int(data.get("clause_window", 0))
@@ -123,6 +128,14 @@ class UrgentDetector:
         self.semantic_band = float(semantic.get("band", 0.0))
         self.rescue_at = float(semantic.get("rescue_at", 0.0))  # 0: no rescue
         self.examples = {kind: [str(s) for s in semantic.get(kind, [])] for kind in ("urgent", "calm")}
+        classifier = data.get("classifier", {})
+        self.fire_above = float(classifier.get("fire_above", 1.01))  # over 1: never fires on its own
+        self.veto_below = float(classifier.get("veto_below", 0.0))  # 0: never vetoes
+        self.classifier_strength = float(classifier.get("strength", 30.0))  # scikit-learn's C when training
+        self.classifier_file = (Path(folder or ".") / str(classifier["file"])) if classifier.get("file") else None
+        self.classifier = UrgentClassifier.load(self.classifier_file) \
+            if self.classifier_file is not None and self.classifier_file.is_file() else None
+        self.classifier_ready = False  # set by attach_encoder when the weights belong to its model
         words = [w for c in self.concepts for g in c.groups for p in g for w in p.text.split()]
         self.speller = Speller(words)
         self._vectors: dict[str, np.ndarray] | None = None
@@ -136,6 +149,11 @@ class UrgentDetector:
         their vectors kept in ``cache_dir`` under a name made of the model and the examples' hash."""
         self._encoder = encoder
         self._vectors = None
+        self.classifier_ready = self.classifier is not None and self.classifier.model == encoder.name
+        if self.classifier is not None and not self.classifier_ready:
+            log.warning("the urgent classifier in %s was trained for model %s, not %s: only the rules decide; "
+                        "retrain it with `python -m qa train-urgent`", self.classifier_file, self.classifier.model,
+                        encoder.name)
         self._cache = Path(cache_dir) / f"urgent-examples-{self.examples_fingerprint(encoder.name)}.npz" \
             if cache_dir else None
 
@@ -194,7 +212,26 @@ class UrgentDetector:
 
     # -- the decision -----------------------------------------------------------------------------------
     def decide(self, question: str, vector: np.ndarray | None = None, use_cues: bool = True,
-               use_semantic: bool = True) -> Decision:
+               use_semantic: bool = True, use_classifier: bool = True) -> Decision:
+        """The rules' decision, then the classifier's: it fires on its own above ``fire_above`` and vetoes the
+        rules below ``veto_below``. Both read ``vector``, the query vector the search already computed."""
+        decision = self.decide_by_rules(question, vector, use_cues, use_semantic)
+        if not (use_classifier and vector is not None and self.classifier_ready):
+            return decision
+        probability = decision.probability = self.classifier.probability(vector)
+        by_rules = decision.fires
+        decision.fires = (by_rules and probability >= self.veto_below) or probability >= self.fire_above
+        if decision.fires and not by_rules:
+            verdict = f"fires at >= {self.fire_above:g}"
+        elif by_rules and not decision.fires:
+            verdict = f"vetoes the rules below {self.veto_below:g}"
+        else:
+            verdict = "agrees"
+        decision.reason += f"; classifier {probability:.2f} urgent: {verdict}"
+        return decision
+
+    def decide_by_rules(self, question: str, vector: np.ndarray | None = None, use_cues: bool = True,
+                        use_semantic: bool = True) -> Decision:
         question = spoken_decimals(question)
         tokens, corrections = self.speller.correct(tokenize(question))
         sentence = Sentence(question, tokens, self.negations, self.negation_window, self.not_negating)
@@ -261,7 +298,7 @@ def load_urgent(path: str | Path | None) -> UrgentDetector | None:
     if not path or not Path(path).is_file():
         return None
     try:
-        return UrgentDetector(json.loads(Path(path).read_text(encoding="utf-8")))
+        return UrgentDetector(json.loads(Path(path).read_text(encoding="utf-8")), Path(path).parent)
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ValueError(f"urgent rules file {path} is malformed ({type(exc).__name__}: {exc}); it needs "
                          "concepts with a name and all_of, and may have lists, numbers, cues and semantic") from None

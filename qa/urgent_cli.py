@@ -7,18 +7,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from qa.errors import InputError, QAError
 
 SPLITS = ("dev", "test", "report")
 # Which parts of the detector run, for --ablation: the concepts and readings always do.
 COMBINATIONS = {
-    "concepts only": {"use_cues": False, "use_semantic": False},
-    "concepts + semantic check": {"use_cues": False, "use_semantic": True},
-    "concepts + cues": {"use_cues": True, "use_semantic": False},
-    "concepts + cues + semantic check (served)": {"use_cues": True, "use_semantic": True},
+    "concepts only": {"use_cues": False, "use_semantic": False, "use_classifier": False},
+    "concepts + semantic check": {"use_cues": False, "use_semantic": True, "use_classifier": False},
+    "concepts + cues": {"use_cues": True, "use_semantic": False, "use_classifier": False},
+    "rules: concepts + cues + semantic check": {"use_cues": True, "use_semantic": True, "use_classifier": False},
     # Not served: the examples settle close calls (|score| <= 0.5), the nearest-urgent-minus-calm margin added.
-    "... + semantic tie-breaker (weight 1, band 0.5)": {"use_cues": True, "use_semantic": True,
-                                                          "tie_breaker": (1.0, 0.5)},
+    "rules + semantic tie-breaker (weight 1, band 0.5)": {"use_cues": True, "use_semantic": True,
+                                                          "use_classifier": False, "tie_breaker": (1.0, 0.5)},
+    "rules + classifier (served)": {"use_cues": True, "use_semantic": True, "use_classifier": True},
 }
 
 
@@ -66,9 +69,7 @@ def load_labelled(path: str | Path) -> list[Labelled]:
 
 def query_vectors(searcher, queries: list[str]):
     """The vectors the search computes for these queries (analysed retrieval text, plain typography)."""
-    from qa.index import plain_typography
-
-    return searcher.encoder.encode([plain_typography(searcher.analyse(q).retrieval_text) for q in queries])
+    return searcher.query_vectors(queries)
 
 
 def _open(settings: dict):
@@ -88,6 +89,7 @@ def run_notice(args, settings: dict) -> int:
         print(json.dumps({"fires": decision.fires, "concepts": decision.concepts, "cues": decision.cues,
                           "readings": [r.__dict__ for r in decision.readings], "corrections": decision.corrections,
                           "semantic": decision.semantic, "score": round(decision.score, 4),
+                          "classifier_probability": decision.probability,
                           "reason": decision.reason}, indent=2, ensure_ascii=False))
         return 0
     print(f"urgent notice: {'FIRES' if decision.fires else 'does not fire'}")
@@ -105,10 +107,10 @@ def score(items: list[Labelled], fired: list[bool]) -> dict:
 
 
 def evaluate(searcher, items: list[Labelled], use_cues: bool = True, use_semantic: bool = True,
-             tie_breaker: tuple[float, float] | None = None):
+             use_classifier: bool = True, tie_breaker: tuple[float, float] | None = None, vectors=None):
     """Each item's decision, and the milliseconds the decisions took in all (vectors excluded). ``tie_breaker``
     (weight, band) overrides the data file's semantic weight and band for this run only."""
-    vectors = query_vectors(searcher, [item.query for item in items])
+    vectors = query_vectors(searcher, [item.query for item in items]) if vectors is None else vectors
     detector = searcher.notices.urgent
     detector.decide("warm up", vectors[0])  # the examples are encoded on first use: not part of the timing
     kept = detector.semantic_weight, detector.semantic_band
@@ -116,7 +118,7 @@ def evaluate(searcher, items: list[Labelled], use_cues: bool = True, use_semanti
         detector.semantic_weight, detector.semantic_band = tie_breaker
     try:
         started = time.perf_counter()
-        decisions = [detector.decide(item.query, vector, use_cues, use_semantic)
+        decisions = [detector.decide(item.query, vector, use_cues, use_semantic, use_classifier)
                      for item, vector in zip(items, vectors)]
         took = (time.perf_counter() - started) * 1000
     finally:
@@ -142,10 +144,14 @@ def run_urgent_eval(args, settings: dict) -> int:
         for name, switches in COMBINATIONS.items():
             results = evaluate(searcher, chosen, **switches)[0]
             report["ablation"][name] = score(chosen, [d.fires for d in results])
-        if searcher.notices.urgent.semantic_ready:  # nearer an urgent example than any calm one, no rules at all
-            vectors = query_vectors(searcher, [item.query for item in chosen])
-            leaning = [searcher.notices.urgent.semantic(v)["margin"] > 0 for v in vectors]
+        detector = searcher.notices.urgent
+        vectors = query_vectors(searcher, [item.query for item in chosen])
+        if detector.semantic_ready:  # nearer an urgent example than any calm one, no rules at all
+            leaning = [detector.semantic(v)["margin"] > 0 for v in vectors]
             report["ablation"]["semantic check alone (nearest example)"] = score(chosen, leaning)
+        if detector.classifier_ready:
+            alone = [detector.classifier.probability(v) >= 0.5 for v in vectors]
+            report["ablation"]["classifier alone (probability >= 0.5)"] = score(chosen, alone)
     report["misses"] = [_row(i, d) for i, d in zip(items, decisions) if i in chosen and i.urgent and not d.fires]
     report["false_notices"] = [_row(i, d) for i, d in zip(items, decisions)
                                if i in chosen and not i.urgent and d.fires]
@@ -172,3 +178,54 @@ def _table(report: dict) -> str:
         lines.append(f"\n{title} ({report['split']}): {len(report[key])}")
         lines += [f"  {r['qid']} [{r['concept']}] {r['query']}\n      {r['reason']}" for r in report[key]]
     return "\n".join(lines)
+
+
+def run_train(args, settings: dict) -> int:
+    """Train the urgent classifier on labelled files and the data file's example sentences, print what each file
+    scores when it is left out of the training, and write the weights where the rules file names them."""
+    from qa.urgent_classifier import file_digest, train
+
+    sets = {str(path): load_labelled(path) for path in args.files}
+    searcher = _open(settings)
+    detector = searcher.notices.urgent
+    if detector.classifier_file is None:
+        raise QAError("the urgent rules name no classifier.file to write the weights to")
+    texts = [item.query for items in sets.values() for item in items]
+    labels = [item.urgent for items in sets.values() for item in items]
+    origin = [name for name, items in sets.items() for _ in items]
+    for kind in ("urgent", "calm"):  # the example sentences of the rules file are labelled questions too
+        texts += detector.examples[kind]
+        labels += [kind == "urgent"] * len(detector.examples[kind])
+        origin += ["examples"] * len(detector.examples[kind])
+    vectors, labels, origin = query_vectors(searcher, texts), np.array(labels), np.array(origin)
+    strength = args.strength or detector.classifier_strength
+    model = searcher.encoder.name
+    print(f"{len(texts)} labelled questions ({int(labels.sum())} urgent) from {len(sets)} files and the examples")
+    if len(sets) > 1:
+        print(f"\nleft out of training, then decided with the rules (fires >= {detector.fire_above:g}, "
+              f"vetoes < {detector.veto_below:g}):")
+        for name, items in sets.items():
+            held_out = origin == name
+            with _using(detector, train(vectors[~held_out], labels[~held_out], model, strength)):
+                decisions, _ = evaluate(searcher, items, vectors=vectors[held_out])
+            figures = score(items, [d.fires for d in decisions])
+            print(f"  {name}: recall {figures['recall']:.3f}, false notices {figures['false_notice_rate']:.3f}")
+    sources = {name: file_digest(name) for name in sets}
+    classifier = train(vectors, labels, model, strength, sources)
+    classifier.save(detector.classifier_file)
+    print(f"\nwrote {detector.classifier_file} (model {model}, strength {strength:g}); restart the service to use it")
+    return 0
+
+
+class _using:
+    """Decide with another classifier for a while (the held-out estimates), then restore the served one."""
+
+    def __init__(self, detector, classifier) -> None:
+        self.detector, self.classifier = detector, classifier
+
+    def __enter__(self):
+        self.kept = self.detector.classifier, self.detector.classifier_ready
+        self.detector.classifier, self.detector.classifier_ready = self.classifier, True
+
+    def __exit__(self, *exc) -> None:
+        self.detector.classifier, self.detector.classifier_ready = self.kept

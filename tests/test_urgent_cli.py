@@ -108,3 +108,34 @@ def test_eval_needs_exactly_one_of_queries_or_urgent(index, labelled):
 
 def test_notice_without_an_index_is_one_clear_line(tmp_path):
     assert_one_line_error(run_qa("notice", "seizure", "--index", str(tmp_path / "none"), **ENV), "index")
+
+
+def test_train_urgent_writes_weights_beside_the_rules_and_the_notice_uses_them(index, labelled, tmp_path,
+                                                                              guide_corpus):
+    second = tmp_path / "second.jsonl"
+    second.write_text(json.dumps({"qid": "e", "query": "he is not breathing right now", "urgent": True}) + "\n"
+                      + json.dumps({"qid": "f", "query": "what is MRD", "urgent": False}) + "\n", encoding="utf-8")
+    weights = guide_corpus / "urgent_classifier.json"
+    kept = weights.read_bytes()
+    try:
+        result = run_qa("train-urgent", str(labelled), str(second), "--index", index, **ENV)
+        assert result.returncode == 0, result.stderr
+        assert "labelled questions" in result.stdout and f"{labelled}: recall" in result.stdout
+        written = json.loads(weights.read_text(encoding="utf-8"))
+        assert written["model"] == FAKE_MODEL and len(written["weights"]) == 64
+        assert set(written["trained_on"]["files"]) == {str(labelled), str(second)}
+        decision = json.loads(run_qa("notice", "my son is having a seizure right now", "--index", index, "--json",
+                                     **ENV).stdout)
+        assert 0.0 <= decision["classifier_probability"] <= 1.0
+    finally:
+        weights.write_bytes(kept)
+
+
+def test_train_urgent_refuses_a_malformed_file_and_writes_nothing(index, tmp_path, guide_corpus):
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"qid": "a", "query": "what is MRD"}\n', encoding="utf-8")  # no label
+    weights = guide_corpus / "urgent_classifier.json"
+    kept = weights.read_bytes()
+    result = run_qa("train-urgent", str(broken), "--index", index, **ENV)
+    assert_one_line_error(result, "urgent must be true or false")
+    assert weights.read_bytes() == kept

@@ -39,3 +39,16 @@ def test_wording_no_concept_knows_is_rescued_by_an_urgent_example(searcher):
 def test_a_calm_question_is_not_rescued(searcher):
     decision = _decide(searcher, "how do platelets help blood clot")
     assert not decision.fires and decision.semantic["urgent"][1] < 0.7
+
+
+def test_the_classifier_reads_the_search_vector_with_the_real_model(searcher):
+    detector = searcher.notices.urgent
+    assert detector.classifier_ready
+    assert _decide(searcher, "my son is having a seizure right now").probability > detector.fire_above
+    calm = _decide(searcher, "what does MRD mean")
+    assert not calm.fires and calm.probability < detector.veto_below
+    # A search reaches the same decision from the vector it computed itself.
+    question = "found my toddler with grandpa's open pill bottle, no idea how many are gone"
+    decision = _decide(searcher, question)
+    assert decision.fires and decision.probability >= detector.fire_above, decision.reason
+    assert searcher.search(question).notice == {"kind": "urgent", "text": searcher.notices.urgent_text}
