@@ -14,6 +14,9 @@ from qa.errors import ModelError
 
 EXPORT_VERSION = 2  # bump when the exported graph or its check changes: old exports are then ignored
 MIN_COSINE = 0.9999  # every check text must match the torch vector at least this closely
+# Padded tokens per session run: on 2 Sapphire Rapids cores, 256 to 512 encoded short questions 1.7 to 1.9 times
+# faster than batches of 64 (scripts/bench_encoder.py): a run's activations then stay in the core's L2 cache.
+TOKENS_PER_RUN = 256
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 META_FILE = "export.json"
@@ -122,24 +125,40 @@ class OnnxEncoder:
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         texts = list(texts)
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        # Longest first, as sentence-transformers does: each batch pads to a similar length.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        starts = range(0, len(texts), max(1, batch_size))
+        if not texts:
+            return vectors
+        unique = list(dict.fromkeys(texts))  # a repeated text is encoded once
+        encodings = self._tokenizer.encode_batch(unique)
+        runs = token_runs([len(e.ids) for e in encodings], batch_size, TOKENS_PER_RUN)
         if progress:
             from tqdm import tqdm
 
-            starts = tqdm(starts, desc="embedding", unit="batch")
-        for start in starts:
-            rows = order[start:start + batch_size]
-            vectors[rows] = self._run([texts[i] for i in rows])
+            runs = tqdm(runs, desc="embedding", unit="batch")
+        found = np.zeros((len(unique), self.dim), dtype=np.float32)
+        for rows in runs:
+            found[rows] = self._run([encodings[i] for i in rows])
+        position = {text: row for row, text in enumerate(unique)}
+        vectors[:] = found[[position[text] for text in texts]]
         return vectors
 
-    def _run(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts)
+    def _run(self, encodings: list) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)
-        ids = np.full((len(texts), width), self._pad_id, dtype=np.int64)
-        mask = np.zeros((len(texts), width), dtype=np.int64)
+        ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
         for row, encoding in enumerate(encodings):
             ids[row, :len(encoding.ids)] = encoding.ids
             mask[row, :len(encoding.ids)] = 1
         return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+
+
+def token_runs(lengths: list[int], batch_size: int, tokens_per_run: int) -> list[list[int]]:
+    """Row groups for one session run each: texts sorted by token count, so each run pads little, and each run
+    at most ``batch_size`` rows and, beyond its first row, ``tokens_per_run`` padded tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    runs: list[list[int]] = []
+    for row in order:
+        if runs and len(runs[-1]) < max(1, batch_size) and (len(runs[-1]) + 1) * lengths[row] <= tokens_per_run:
+            runs[-1].append(row)
+        else:
+            runs.append([row])
+    return runs

@@ -127,3 +127,37 @@ def test_the_remembered_fingerprint_changes_with_the_export_version(model_dir, t
     first = model_fingerprint(model_dir, cache)
     monkeypatch.setattr(onnx_encoder, "EXPORT_VERSION", EXPORT_VERSION + 1)
     assert model_fingerprint(model_dir, cache) != first  # an old export is never taken for a new one
+
+
+def test_token_runs_sort_by_length_and_respect_both_limits():
+    from qa.onnx_encoder import token_runs
+
+    lengths = [30, 5, 200, 5, 12, 300, 7, 12]
+    runs = token_runs(lengths, batch_size=3, tokens_per_run=64)
+    assert sorted(row for run in runs for row in run) == list(range(len(lengths)))  # every row exactly once
+    flat = [lengths[row] for run in runs for row in run]
+    assert flat == sorted(lengths)  # short texts together: each run pads little
+    for run in runs:
+        assert len(run) <= 3
+        assert len(run) == 1 or len(run) * max(lengths[row] for row in run) <= 64
+    assert [lengths[row] for row in runs[-1]] == [300]  # over the budget alone: a run of its own
+    assert token_runs([], 64, 256) == []
+    assert all(len(run) == 1 for run in token_runs([4, 4, 4], batch_size=0, tokens_per_run=256))
+
+
+@pytest.mark.slow
+def test_grouped_and_deduplicated_batches_give_each_text_its_own_vector(real_encoder):
+    """Repeated texts, mixed lengths and any batch size: row i is always the vector of text i alone."""
+    from qa.onnx_encoder import OnnxEncoder
+
+    onnx = load_encoder(backend="onnx")
+    assert isinstance(onnx, OnnxEncoder)
+    texts = ["what is MRD", "red dots on her skin", "what is MRD", "fever " * 80, "a", "red dots on her skin",
+             "how long does maintenance chemotherapy last for ALL in children"]
+    alone = np.vstack([onnx.encode([text]) for text in texts])
+    for batch_size in (1, 2, 64):
+        got = onnx.encode(texts, batch_size=batch_size)
+        assert got.shape == (len(texts), onnx.dim)
+        assert ((got * alone).sum(axis=1) >= 0.99999).all()
+    assert np.array_equal(got[0], got[2]) and np.array_equal(got[1], got[5])
+    assert onnx.encode([]).shape == (0, onnx.dim)
