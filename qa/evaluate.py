@@ -126,8 +126,7 @@ def run_queries(searcher: Searcher, queries: list[LabelledQuery], chunk_size: in
     with tqdm(total=len(queries), unit="q", disable=not progress, desc="queries") as bar:
         for start in range(0, len(queries), chunk_size):
             chunk = queries[start:start + chunk_size]
-            outcomes = searcher.search_batch([q.query for q in chunk], k=depth, include_low_confidence=True,
-                                             highlight=False)
+            outcomes = searcher.search_batch([q.query for q in chunk], k=depth, highlight=False, ranking_only=True)
             for item, outcome in zip(chunk, outcomes):
                 hits = outcome.hits
                 results.append(QueryResult(item.qid, item.query, [h.passage.id for h in hits],

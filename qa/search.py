@@ -95,8 +95,10 @@ class Searcher:
         return analyse_with_spelling(query, self.lay_terms, self.index.vocabulary)
 
     def search_batch(self, queries: list[str], k: int = 5, include_low_confidence: bool = False,
-                     batch_size: int = 64, highlight: bool = True) -> list[Outcome]:
-        return [self._rank(evidence, k, include_low_confidence, highlight)
+                     batch_size: int = 64, highlight: bool = True, ranking_only: bool = False) -> list[Outcome]:
+        """``ranking_only`` (batch evaluation) returns every row as low-confidence ones are, with the first
+        row's confidence and answer, and skips the urgent notice and judging each later row on its own."""
+        return [self._rank(evidence, k, include_low_confidence or ranking_only, highlight, ranking_only)
                 for evidence in self.evidence(queries, batch_size)]
 
     def query_vectors(self, queries: list[str], batch_size: int = 64) -> np.ndarray:
@@ -118,14 +120,15 @@ class Searcher:
                                                    terms[i], vectors[i], self.settings.candidates), terms[i])
                 for i, query in enumerate(analysed)]
 
-    def _rank(self, evidence: Evidence, k: int, include_low_confidence: bool, highlight: bool) -> Outcome:
+    def _rank(self, evidence: Evidence, k: int, include_low_confidence: bool, highlight: bool,
+              ranking_only: bool = False) -> Outcome:
         settings = self.settings
         analysed, vector, candidates = evidence.analysed, evidence.vector, evidence.candidates
         rows, fused = ranked(candidates, fuse(candidates, settings.fusion, settings.dense_weight, settings.rrf_k))
         confidence_of = Confidence(self.index, self.dense, analysed, vector, settings.coverage_weight,
                                    settings.foreign_term_penalty, evidence.terms, candidates)
         confidence = confidence_of(rows[0]) if rows else 0.0
-        notice = self.notices.urgent_notice(analysed.raw, vector)
+        notice = None if ranking_only else self.notices.urgent_notice(analysed.raw, vector)
         if analysed.phrases:
             allowed = self._rows_with_phrases(analysed.phrases)
             keep = [i for i, row in enumerate(rows) if row in allowed]
@@ -147,7 +150,8 @@ class Searcher:
             if len(hits) == k:
                 break
             # Below the best passage, each passage must be a confident match on its own to be shown.
-            sure = answered and (position == 0 or bool(analysed.phrases) or confidence_of(row) >= threshold)
+            sure = answered and (position == 0 or bool(analysed.phrases)
+                                 or (not ranking_only and confidence_of(row) >= threshold))
             if not sure and not include_low_confidence:
                 continue
             text = self.index.passages[row].text
