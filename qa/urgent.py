@@ -220,11 +220,16 @@ class UrgentDetector:
             return decision
         probability = decision.probability = self.classifier.probability(vector)
         by_rules = decision.fires
-        decision.fires = (by_rules and probability >= self.veto_below) or probability >= self.fire_above
+        # A reading over its limit (38.7 °C, sats 88 %) is a measurement: wording never vetoes it.
+        vetoable = not any(reading.over for reading in decision.readings)
+        decision.fires = (by_rules and (probability >= self.veto_below or not vetoable)) \
+            or probability >= self.fire_above
         if decision.fires and not by_rules:
             verdict = f"fires at >= {self.fire_above:g}"
         elif by_rules and not decision.fires:
             verdict = f"vetoes the rules below {self.veto_below:g}"
+        elif by_rules and probability < self.veto_below:
+            verdict = "would veto, but a reading is over its limit"
         else:
             verdict = "agrees"
         decision.reason += f"; classifier {probability:.2f} urgent: {verdict}"

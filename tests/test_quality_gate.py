@@ -78,13 +78,15 @@ def test_every_gold_quote_is_in_the_guide():
             assert quote in guide, f"{query.qid}: gold quote {quote!r} is not in the guide"
 
 
-# Four sets, each written blind by another session (eval/README.md). The rules were developed on the first three;
-# the fourth, "report", was scored once after round 4's rules were committed.
+# Five sets, each written blind by another session (eval/README.md). The rules and the classifier were developed
+# on the first four; the fifth, "report", was scored once after the classifier was committed.
 URGENT_SETS = {"first": ROOT / "eval" / "urgent_questions.jsonl",
                "second": ROOT / "eval" / "urgent_questions_b.jsonl",
                "third": ROOT / "eval" / "urgent_questions_c.jsonl",
-               "report": ROOT / "eval" / "urgent_questions_d.jsonl"}
+               "fourth": ROOT / "eval" / "urgent_questions_d.jsonl",
+               "report": ROOT / "eval" / "urgent_questions_e.jsonl"}
 URGENT_FLOOR = json.loads((ROOT / "eval" / "urgent_floor.json").read_text())
+REPORT_REPEATS = 10  # short calm questions ("what is GVHD") that the fifth writer also wrote, counted as written
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +116,9 @@ def test_urgent_sets_are_substantial():
     for items in sets.values():
         assert sum(i.urgent for i in items) >= 100 and sum(not i.urgent for i in items) >= 200
     assert {i.split for i in sets["first"]} == {"dev", "test"}
-    assert all({i.split for i in sets[name]} == {"report"} for name in ("second", "third", "report"))
+    assert all({i.split for i in sets[name]} == {"report"} for name in ("second", "third", "fourth", "report"))
     # The blind writers repeated a few calm questions of earlier sets word for word (eval/README.md); no
-    # emergency is repeated, and the report set repeats three calm questions of the others (as written).
-    earlier = {i.query.lower() for name in ("first", "second", "third") for i in sets[name]}
+    # emergency is repeated.
+    earlier = {i.query.lower() for name in ("first", "second", "third", "fourth") for i in sets[name]}
     repeated = [i for i in sets["report"] if i.query.lower() in earlier]
-    assert len(repeated) <= 3 and not any(i.urgent for i in repeated)
+    assert len(repeated) <= REPORT_REPEATS and not any(i.urgent for i in repeated)

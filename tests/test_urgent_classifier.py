@@ -97,3 +97,23 @@ def test_the_served_weights_belong_to_the_served_model():
     weights = UrgentClassifier.load(root / "corpus" / rules["classifier"]["file"])
     assert weights.model == "sentence-transformers/all-MiniLM-L6-v2" and weights.weights.shape == (384,)
     assert weights.trained_on["questions"] >= 1900
+
+
+def test_a_reading_over_its_limit_is_never_vetoed(tmp_path):
+    encoder = HashingEncoder(256)
+    fever = {"name": "fever", "kind": "temperature", "context": ["temp*"], "celsius_at_least": 38.0,
+             "fahrenheit_at_least": 100.4}
+    rules = RULES | {"numbers": [fever], "reading_weight": 2}
+    question = "temp 38.9 but she seems fine"
+    weights = _leaning(encoder, question, 0.05)
+    weights.save(tmp_path / "weights.json")
+    detector = UrgentDetector(rules | {"classifier": {"file": "weights.json", "veto_below": 0.2}}, tmp_path)
+    detector.attach_encoder(encoder)
+    decision = detector.decide(question, encoder.encode([question])[0])
+    assert decision.fires and "a reading is over its limit" in decision.reason
+    below = "temp 37.2 and a seizure"  # under the limit: the seizure concept alone, which may be vetoed
+    weights = _leaning(encoder, below, 0.05)
+    weights.save(tmp_path / "weights.json")
+    detector = UrgentDetector(rules | {"classifier": {"file": "weights.json", "veto_below": 0.2}}, tmp_path)
+    detector.attach_encoder(encoder)
+    assert not detector.decide(below, encoder.encode([below])[0]).fires
