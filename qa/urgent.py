@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.spoken_numbers import spoken_decimals
 from qa.urgent_classifier import UrgentClassifier
-from qa.urgent_match import NumberRule, Phrase, Reading, Sentence, Speller, plain, spoken_decimals, tokenize
+from qa.urgent_match import NumberRule, Phrase, Reading, Sentence, Speller, plain, tokenize
 
 log = logging.getLogger(__name__)
 

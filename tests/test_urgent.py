@@ -128,7 +128,7 @@ def test_a_spoken_decimal_is_read_as_a_number(detector, question, value):
 
 @pytest.mark.parametrize("text", ["he had one seizure", "two days ago", "she is five", "a few hours"])
 def test_small_counts_in_words_stay_words(text):
-    from qa.urgent_match import spoken_decimals
+    from qa.spoken_numbers import spoken_decimals
 
     assert spoken_decimals(text) == text
 
