@@ -136,6 +136,9 @@ class UrgentDetector:
         self.classifier_file = (Path(folder or ".") / str(classifier["file"])) if classifier.get("file") else None
         self.classifier = UrgentClassifier.load(self.classifier_file) \
             if self.classifier_file is not None and self.classifier_file.is_file() else None
+        if self.classifier_file is not None and self.classifier is None:  # not silent: `train-urgent` writes it
+            log.warning("the urgent classifier file %s does not exist: only the rules decide until "
+                        "`python -m qa train-urgent` writes it", self.classifier_file)
         self.classifier_ready = False  # set by attach_encoder when the weights belong to its model
         words = [w for c in self.concepts for g in c.groups for p in g for w in p.text.split()]
         self.speller = Speller(words)
@@ -264,12 +267,11 @@ class UrgentDetector:
                 decision.score = sum(decision.cues.values())
                 decision.fires = (nearest >= self.rescue_at and decision.semantic["margin"] > 0
                                   and decision.score >= self.fire_at)
-                cues = ", ".join(f"{text!r} {weight:+g}" for text, weight in decision.cues.items()) or "none"
                 decision.reason = (f"no urgent concept or reading; nearest urgent example "
                                    f"{decision.semantic['urgent'][0]!r} ({nearest:.2f}), nearest calm example "
                                    f"{decision.semantic['calm'][0]!r} ({decision.semantic['calm'][1]:.2f}); cues: "
-                                   f"{cues}: {'fires' if decision.fires else 'does not fire'} at rescue_at "
-                                   f"{self.rescue_at:g}")
+                                   f"{_cue_text(decision)}: {'fires' if decision.fires else 'does not fire'} "
+                                   f"at rescue_at {self.rescue_at:g}")
             else:
                 decision.reason = "no urgent concept or reading"
             return decision
@@ -287,10 +289,13 @@ class UrgentDetector:
         return decision
 
 
+def _cue_text(decision: Decision) -> str:
+    return ", ".join(f"{text!r} {weight:+g}" for text, weight in decision.cues.items()) or "none"
+
+
 def _explain(decision: Decision, fire_at: float) -> str:
     parts = [f"concept {name!r} ({' + '.join(matched)})" for name, matched in decision.concepts.items()]
-    cues = ", ".join(f"{text!r} {weight:+g}" for text, weight in decision.cues.items()) or "none"
-    line = f"{'; '.join(parts)}; cues: {cues}"
+    line = f"{'; '.join(parts)}; cues: {_cue_text(decision)}"
     if decision.semantic:
         s = decision.semantic
         line += (f"; nearest urgent example {s['urgent'][0]!r} ({s['urgent'][1]:.2f}), nearest calm example "

@@ -132,7 +132,8 @@ def run_urgent_eval(args, settings: dict) -> int:
     chosen = [item for item in items if args.split in ("all", item.split)]
     if not chosen:
         raise InputError("invalid_file", f"{args.urgent}: no questions in split {args.split}")
-    decisions, ms = evaluate(searcher, items)
+    all_vectors = query_vectors(searcher, [item.query for item in items])  # once, for every combination below
+    decisions, ms = evaluate(searcher, items, vectors=all_vectors)
     fired = [d.fires for d in decisions]
     report = {"file": str(args.urgent), "split": args.split,
               "splits": {name: score([i for i in items if i.split == name],
@@ -141,11 +142,11 @@ def run_urgent_eval(args, settings: dict) -> int:
               "all": score(items, fired), "ms_per_question": round(ms / len(items), 4)}
     if args.ablation:
         report["ablation"] = {}
+        vectors = all_vectors[[i for i, item in enumerate(items) if item in chosen]]
         for name, switches in COMBINATIONS.items():
-            results = evaluate(searcher, chosen, **switches)[0]
+            results = evaluate(searcher, chosen, vectors=vectors, **switches)[0]
             report["ablation"][name] = score(chosen, [d.fires for d in results])
         detector = searcher.notices.urgent
-        vectors = query_vectors(searcher, [item.query for item in chosen])
         if detector.semantic_ready:  # nearer an urgent example than any calm one, no rules at all
             leaning = [detector.semantic(v)["margin"] > 0 for v in vectors]
             report["ablation"]["semantic check alone (nearest example)"] = score(chosen, leaning)

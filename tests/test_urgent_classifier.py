@@ -117,3 +117,11 @@ def test_a_reading_over_its_limit_is_never_vetoed(tmp_path):
     detector = UrgentDetector(rules | {"classifier": {"file": "weights.json", "veto_below": 0.2}}, tmp_path)
     detector.attach_encoder(encoder)
     assert not detector.decide(below, encoder.encode([below])[0]).fires
+
+
+def test_a_named_weights_file_that_is_missing_is_said(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="qa.urgent"):
+        detector = UrgentDetector(RULES | {"classifier": {"file": "absent.json"}}, tmp_path)
+    assert detector.classifier is None and "absent.json does not exist" in caplog.text
+    detector.attach_encoder(HashingEncoder(64))
+    assert not detector.classifier_ready
