@@ -11,7 +11,6 @@ from werkzeug.exceptions import HTTPException
 from qa import limits, observability
 from qa.contract import batch_request, query_item, search_request
 from qa.errors import InputError
-from qa.identity import index_id
 from qa.responses import outcome_body, passage_body, search_body
 from qa.search import Searcher
 from qa.settings import DEFAULTS, load_settings
@@ -142,7 +141,7 @@ def search():
     outcome = searcher.search(query, k, low_confidence)
     observability.note_search([outcome], [query])
     body = search_body(outcome, searcher.index.documents, (time.perf_counter() - started) * 1000)
-    body["index_id"] = index_id(searcher.index.manifest)
+    body["index_id"] = searcher.index.id
     return jsonify(body)
 
 
@@ -167,7 +166,7 @@ def search_batch():
         entries[position].update(outcome_body(outcome, searcher.index.documents))
     observability.note_search(outcomes, [q for _, q in valid])
     return jsonify({"results": entries, "took_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "index_id": index_id(searcher.index.manifest)})
+                    "index_id": searcher.index.id})
 
 
 @api.route("/api/passages/<path:passage_id>", methods=["GET"])
@@ -193,5 +192,5 @@ def readyz():
     if searcher is None:
         return jsonify({"ready": False}), 503
     manifest = searcher.index.manifest
-    return jsonify({"ready": True, "index_id": index_id(manifest), "model": manifest["model"],
+    return jsonify({"ready": True, "index_id": searcher.index.id, "model": manifest["model"],
                     "passages": manifest["passages"], "built_at": manifest["built_at"]})

@@ -144,9 +144,8 @@ def _search(args) -> int:
     started = time.perf_counter()
     outcome = searcher.search(query, args.k or settings["DEFAULT_K"], args.include_low_confidence)
     body = search_body(outcome, searcher.index.documents, (time.perf_counter() - started) * 1000)
-    from qa.identity import index_id
 
-    body["index_id"] = index_id(searcher.index.manifest)
+    body["index_id"] = searcher.index.id
     if args.json:
         print(json.dumps(body, ensure_ascii=False, indent=2))
         return 0

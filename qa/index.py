@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from qa.corpus import Document, load_corpus
 from qa.embed_cache import KEYS_FILE
 from qa.embedding import canonical_model_name
 from qa.errors import CorpusError, IndexLoadError
+from qa.identity import index_id
 from qa.lexical import LexicalIndex
 from qa.splitter import SPLITTER_VERSION, Passage
 from qa.vocabulary import Vocabulary
@@ -90,6 +92,11 @@ class LoadedIndex:
     position: dict[str, int]
     passage_search: object = None  # what finds the nearest passages: ``vectors`` itself, or an approximate index
     unit_search: object = None
+
+    @cached_property
+    def id(self) -> str:
+        """The short id of this index (qa/identity.py): computed once, since the manifest never changes."""
+        return index_id(self.manifest)
 
     def passage(self, passage_id: str) -> Passage | None:
         row = self.position.get(passage_id)

@@ -97,7 +97,7 @@ class LexicalIndex:
                 continue
             total += sum(weight for weight, _ in terms) / len(terms)
             for weight, postings in terms:
-                covered += weight * np.isin(rows, postings) / len(terms)
+                covered += weight * _members(rows, postings) / len(terms)
         return covered / total if total else covered
 
     def coverage(self, query_terms: list[list[str]], row: int) -> float:
@@ -110,11 +110,15 @@ class LexicalIndex:
         """
         return float(self.coverage_many(query_terms, np.array([row]))[0])
 
+    def idf(self, token: str) -> float:
+        """The IDF weight ``coverage`` gives a stemmed token."""
+        return self._term(token)[0]
+
     def _term(self, token: str) -> tuple[float, np.ndarray]:
         """A token's IDF weight and the rows containing it, memoised: confidence asks per candidate."""
         cached = self._terms.get(token)
         if cached is None:
-            rows = self.postings(token)
+            rows = np.sort(self.postings(token))  # sorted, for _members' binary search
             cached = (float(np.log1p(self.size / max(len(rows), 1))), rows)
             if len(self._terms) < 100_000:
                 self._terms[token] = cached
@@ -126,3 +130,12 @@ class LexicalIndex:
         if not known:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._retriever.get_scores(known), dtype=np.float32)
+
+
+def _members(rows: np.ndarray, sorted_postings: np.ndarray) -> np.ndarray:
+    """Whether each of ``rows`` is in ``sorted_postings``: a binary search each, cheaper than np.isin's sort
+    for the few dozen candidates a query has."""
+    if not len(sorted_postings):
+        return np.zeros(len(rows), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_postings, rows), len(sorted_postings) - 1)
+    return sorted_postings[at] == rows

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import numpy as np
@@ -36,7 +35,7 @@ def answer_span(index: LoadedIndex, dense: DenseScorer, row: int, vector: np.nda
     scores = dense.unit_scores(row, vector)
     if len(dense.plain_units):
         scores = (scores + dense.plain_units[units] @ vector) / 2
-    weights = {s: _idf(index, s) for s in stems}
+    weights = {s: index.lexical.idf(s) for s in stems}
     total = sum(weights.values())
     if total > 0:
         for i, (start, end) in enumerate(spans.tolist()):
@@ -63,6 +62,3 @@ def _stem(word: str) -> str:
 
     return stem(word)
 
-
-def _idf(index: LoadedIndex, stem: str) -> float:
-    return math.log1p(len(index.passages) / max(len(index.lexical.postings(stem)), 1))

@@ -11,7 +11,6 @@ import time
 from flask import Flask
 
 from qa.errors import QAError
-from qa.identity import index_id
 from qa.observability import record_index
 
 log = logging.getLogger("qa.reload")
@@ -29,13 +28,13 @@ def reload_index(app: Flask) -> bool:
             new = open_searcher(app.config, encoder=getattr(old, "encoder", None))
         except (QAError, OSError) as exc:
             log.error(json.dumps({"event": "index_reload_failed", "error": str(exc),
-                                  "serving": index_id(old.index.manifest) if old else None}))
+                                  "serving": old.index.id if old else None}))
             return False
         # One reference swap: a request in flight keeps the searcher it started with.
         app.extensions["searcher"] = new
         record_index(new.index.manifest)
-        log.info(json.dumps({"event": "index_reloaded", "index_id": index_id(new.index.manifest),
-                                "previous": index_id(old.index.manifest) if old else None,
+        log.info(json.dumps({"event": "index_reloaded", "index_id": new.index.id,
+                                "previous": old.index.id if old else None,
                                 "seconds": round(time.perf_counter() - started, 3)}))
         return True
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from qa.spoken_numbers import spoken_decimals
 from qa.urgent_classifier import UrgentClassifier
-from qa.urgent_match import NumberRule, Phrase, Reading, Sentence, Speller, plain, tokenize
+from qa.urgent_match import FirstWords, NumberRule, Phrase, Reading, Sentence, Speller, plain, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,8 @@ class UrgentDetector:
         self.not_negating = tuple(plain(str(word)).lower().rstrip("*") for word in data.get("not_negating", []))
         cues = data.get("cues", {})
         self.cues = [(Phrase.parse(text), float(weight)) for text, weight in cues.items() if not text.startswith("_")]
+        self._concept_firsts = FirstWords([tuple(p.words[0] for p in c.groups[0]) for c in self.concepts])
+        self._cue_firsts = FirstWords([(phrase.patterns[0],) for phrase, _ in self.cues])
         self.fire_at = float(data.get("fire_at", 0.0))
         semantic = data.get("semantic", {})
         self.semantic_weight = float(semantic.get("weight", 0.0))
@@ -245,7 +247,8 @@ class UrgentDetector:
         tokens, corrections = self.speller.correct(tokenize(question))
         sentence = Sentence(question, tokens, self.negations, self.negation_window, self.not_negating)
         found = [reading for rule in self.number_rules for reading in rule.readings(sentence)]
-        concepts = {c.name: matched for c in self.concepts if (matched := c.match(sentence))}
+        concepts = {c.name: matched for c in map(self.concepts.__getitem__, self._concept_firsts.candidates(sentence))
+                    if (matched := c.match(sentence))}
         over = [r for r in found if r.over]
         for reading in found:
             if not any(r.over for r in found if r.rule == reading.rule):
@@ -255,7 +258,7 @@ class UrgentDetector:
             concepts.setdefault(reading.rule, []).append(f"{reading.value:g} {reading.unit}".strip())
         decision = Decision(False, concepts, found, corrections=corrections)
         if use_cues and (concepts or self.rescue_at > 0):
-            for phrase, weight in self.cues:
+            for phrase, weight in map(self.cues.__getitem__, self._cue_firsts.candidates(sentence)):
                 if phrase.in_order(sentence):
                     decision.cues[phrase.text] = weight
         if not concepts:

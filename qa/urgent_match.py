@@ -171,6 +171,28 @@ class Phrase:
         return position if index == len(sets) - 1 else self._match_from(sets, position + 1, index + 1)
 
 
+class FirstWords:
+    """Which of many items could match a sentence, judged by the words one of them must start with: most
+    questions hold none of the hundreds of first words, so most items are never tried."""
+
+    def __init__(self, firsts: list[tuple[str, ...]]) -> None:
+        self._exact: dict[str, list[int]] = {}
+        self._prefixes: dict[str, list[int]] = {}
+        for item, words in enumerate(firsts):
+            for word in dict.fromkeys(words):
+                if word.endswith("*"):
+                    self._prefixes.setdefault(word[:-1], []).append(item)
+                else:
+                    self._exact.setdefault(word, []).append(item)
+
+    def candidates(self, sentence: Sentence) -> list[int]:
+        """The items, in their original order, one of whose first words the sentence has."""
+        found = {item for word in sentence.words & self._exact.keys() for item in self._exact[word]}
+        found.update(item for prefix, items in self._prefixes.items() if sentence.has_prefix(prefix)
+                     for item in items)
+        return sorted(found)
+
+
 class Speller:
     """Corrects a misspelt word toward the words of the data file ("siezure" -> seizure, "bleding" -> bleeding).
 
