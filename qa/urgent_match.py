@@ -70,7 +70,8 @@ class Sentence:
             self._by_stem.setdefault(token.stem, []).append(i)
         self._numbers = [i for i, token in enumerate(tokens) if token.number is not None]
         self.words = frozenset(self._by_stem) | ({NUMBER} if self._numbers else frozenset())  # for quick misses
-        self._sorted_texts = sorted({token.text for token in tokens})
+        self.texts = frozenset(token.text for token in tokens)
+        self._sorted_texts = sorted(self.texts)
         self._cache: dict[str, list[int]] = {}
         # Each token's clause: a new one starts after . ! ? ; : or a line break between two words.
         self.clause = []
@@ -184,12 +185,15 @@ class FirstWords:
                     self._prefixes.setdefault(word[:-1], []).append(item)
                 else:
                     self._exact.setdefault(word, []).append(item)
+        self._all_prefixes = tuple(self._prefixes)
 
     def candidates(self, sentence: Sentence) -> list[int]:
         """The items, in their original order, one of whose first words the sentence has."""
         found = {item for word in sentence.words & self._exact.keys() for item in self._exact[word]}
-        found.update(item for prefix, items in self._prefixes.items() if sentence.has_prefix(prefix)
-                     for item in items)
+        # One C-level test per word first: few words start with any of the prefixes.
+        starting = [text for text in sentence.texts if text.startswith(self._all_prefixes)]
+        found.update(item for prefix, items in self._prefixes.items()
+                     if any(text.startswith(prefix) for text in starting) for item in items)
         return sorted(found)
 
 
