@@ -134,7 +134,10 @@ class UrgentDetector:
         classifier = data.get("classifier", {})
         self.fire_above = float(classifier.get("fire_above", 1.01))  # over 1: never fires on its own
         self.veto_below = float(classifier.get("veto_below", 0.0))  # 0: never vetoes
+        self.reading_veto_below = float(classifier.get("reading_veto_below", 0.0))  # 0: never vetoes a reading
         self.classifier_strength = float(classifier.get("strength", 30.0))  # scikit-learn's C when training
+        self.word_strength = float(classifier.get("word_strength", 10.0))  # 0: train the vector half only
+        self.word_min_df = int(classifier.get("word_min_df", 2))
         self.classifier_file = (Path(folder or ".") / str(classifier["file"])) if classifier.get("file") else None
         self.classifier = UrgentClassifier.load(self.classifier_file) \
             if self.classifier_file is not None and self.classifier_file.is_file() else None
@@ -224,21 +227,24 @@ class UrgentDetector:
         decision = self.decide_by_rules(question, vector, use_cues, use_semantic)
         if not (use_classifier and vector is not None and self.classifier_ready):
             return decision
-        probability = decision.probability = self.classifier.probability(vector)
+        parts = self.classifier.parts(vector, question)
+        probability = decision.probability = self.classifier.probability(vector, question)
         by_rules = decision.fires
-        # A reading over its limit (38.7 °C, sats 88 %) is a measurement: wording never vetoes it.
-        vetoable = not any(reading.over for reading in decision.readings)
-        decision.fires = (by_rules and (probability >= self.veto_below or not vetoable)) \
-            or probability >= self.fire_above
+        # A reading over its limit (38.7 °C, sats 88 %) is a measurement: only a classifier all but sure that the
+        # question is calm (someone else's fever, last week's, a rule) vetoes it.
+        reading = any(r.over for r in decision.readings)
+        veto_below = self.reading_veto_below if reading else self.veto_below
+        decision.fires = (by_rules and probability >= veto_below) or probability >= self.fire_above
         if decision.fires and not by_rules:
             verdict = f"fires at >= {self.fire_above:g}"
         elif by_rules and not decision.fires:
-            verdict = f"vetoes the rules below {self.veto_below:g}"
+            verdict = f"vetoes the rules below {veto_below:g}" + (" (a reading's limit)" if reading else "")
         elif by_rules and probability < self.veto_below:
-            verdict = "would veto, but a reading is over its limit"
+            verdict = f"would veto, but a reading is over its limit (vetoed only below {veto_below:g})"
         else:
             verdict = "agrees"
-        decision.reason += f"; classifier {probability:.2f} urgent: {verdict}"
+        halves = f" (pooled from {', '.join(f'{name} {p:.2f}' for name, p in parts.items())})" if len(parts) > 1 else ""
+        decision.reason += f"; classifier {probability:.2f} urgent{halves}: {verdict}"
         return decision
 
     def decide_by_rules(self, question: str, vector: np.ndarray | None = None, use_cues: bool = True,

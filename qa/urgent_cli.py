@@ -151,7 +151,7 @@ def run_urgent_eval(args, settings: dict) -> int:
             leaning = [detector.semantic(v)["margin"] > 0 for v in vectors]
             report["ablation"]["semantic check alone (nearest example)"] = score(chosen, leaning)
         if detector.classifier_ready:
-            alone = [detector.classifier.probability(v) >= 0.5 for v in vectors]
+            alone = [detector.classifier.probability(v, item.query) >= 0.5 for v, item in zip(vectors, chosen)]
             report["ablation"]["classifier alone (probability >= 0.5)"] = score(chosen, alone)
     report["misses"] = [_row(i, d) for i, d in zip(items, decisions) if i in chosen and i.urgent and not d.fires]
     report["false_notices"] = [_row(i, d) for i, d in zip(items, decisions)
@@ -201,18 +201,26 @@ def run_train(args, settings: dict) -> int:
     vectors, labels, origin = query_vectors(searcher, texts), np.array(labels), np.array(origin)
     strength = args.strength or detector.classifier_strength
     model = searcher.encoder.name
+
+    def words(left_out: np.ndarray) -> dict:
+        """The word half's training arguments (none when the rules set word_strength to 0)."""
+        if detector.word_strength <= 0:
+            return {}
+        return {"texts": [t for t, out in zip(texts, left_out) if not out], "word_strength": detector.word_strength,
+                "word_min_df": detector.word_min_df}
+
     print(f"{len(texts)} labelled questions ({int(labels.sum())} urgent) from {len(sets)} files and the examples")
     if len(sets) > 1:
         print(f"\nleft out of training, then decided with the rules (fires >= {detector.fire_above:g}, "
-              f"vetoes < {detector.veto_below:g}):")
+              f"vetoes < {detector.veto_below:g}, a reading over its limit < {detector.reading_veto_below:g}):")
         for name, items in sets.items():
             held_out = origin == name
-            with _using(detector, train(vectors[~held_out], labels[~held_out], model, strength)):
+            with _using(detector, train(vectors[~held_out], labels[~held_out], model, strength, **words(held_out))):
                 decisions, _ = evaluate(searcher, items, vectors=vectors[held_out])
             figures = score(items, [d.fires for d in decisions])
             print(f"  {name}: recall {figures['recall']:.3f}, false notices {figures['false_notice_rate']:.3f}")
     sources = {name: file_digest(name) for name in sets}
-    classifier = train(vectors, labels, model, strength, sources)
+    classifier = train(vectors, labels, model, strength, sources, **words(np.zeros(len(texts), dtype=bool)))
     classifier.save(detector.classifier_file)
     print(f"\nwrote {detector.classifier_file} (model {model}, strength {strength:g}); restart the service to use it")
     return 0

@@ -11,6 +11,7 @@ import pytest
 from qa.embedding import HashingEncoder
 from qa.urgent import UrgentDetector
 from qa.urgent_classifier import UrgentClassifier, train
+from qa.urgent_words import WordModel, ngrams, train_words
 
 RULES = {"concepts": [{"name": "seizure", "all_of": [["seizure"]]}], "cues": {"why": -2}}
 
@@ -37,7 +38,12 @@ def test_weights_round_trip_and_are_written_whole(tmp_path):
     assert loaded.probability(np.array([1e9, 0.0])) == pytest.approx(1.0)  # no overflow
 
 
-@pytest.mark.parametrize("content", ["{", '{"format": 1}', '{"format": 2, "model": "m", "bias": 0, "weights": [1]}',
+@pytest.mark.parametrize("content", ["{", '{"format": 1}', '{"format": 3, "model": "m", "bias": 0, "weights": [1]}',
+                                     '{"format": 2, "model": "m", "bias": 0, "weights": [1], "words": {"bias": 0}}',
+                                     '{"format": 2, "model": "m", "bias": 0, "weights": [1], '
+                                     '"words": {"ngram_range": [1, 3], "bias": 0, "terms": {}}}',
+                                     '{"format": 2, "model": "m", "bias": 0, "weights": [1], '
+                                     '"words": {"ngram_range": [1, 2], "bias": 0, "terms": {"fever": [1, Infinity]}}}',
                                      '{"format": 1, "model": "m", "bias": 0, "weights": []}',
                                      '{"format": 1, "model": "m", "bias": 0, "weights": [NaN]}'])
 def test_a_damaged_weights_file_is_one_clear_error(tmp_path, content):
@@ -125,3 +131,59 @@ def test_a_named_weights_file_that_is_missing_is_said(tmp_path, caplog):
     assert detector.classifier is None and "absent.json does not exist" in caplog.text
     detector.attach_encoder(HashingEncoder(64))
     assert not detector.classifier_ready
+
+
+WORD_TRAINING = ["he is bleeding right now and it won't stop", "she has a fever of 39 and is on chemo",
+                 "his lips are blue and he can't breathe", "seizure now, not stopping", "fever fever fever now",
+                 "why does chemo cause bruising", "is a fever a sign of relapse", "what is MRD",
+                 "can she go back to school", "what does a seizure mean for relapse"]
+WORD_LABELS = np.array([True] * 5 + [False] * 5)
+
+
+def test_the_word_half_scores_exactly_as_scikit_learn():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    model = train_words(WORD_TRAINING, WORD_LABELS, strength=10.0, min_df=1)
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+    fit = LogisticRegression(C=10.0, class_weight="balanced", max_iter=5000).fit(
+        vectorizer.fit_transform(WORD_TRAINING), WORD_LABELS)
+    probes = WORD_TRAINING + ["", "???", "zebra quantum", "FEVER fever, Fever! now now", "a I 5 x",
+                              "bleeding bleeding right now right now", "école fièvre 39,5"]
+    expected = fit.decision_function(vectorizer.transform(probes))
+    assert [model.logit(text) for text in probes] == pytest.approx(expected.tolist(), abs=1e-9)
+    assert ngrams("He is BLEEDING, a lot") == ["he", "is", "bleeding", "lot", "he is", "is bleeding", "bleeding lot"]
+
+
+def test_the_probability_pools_both_halves_log_odds_and_survives_a_round_trip(tmp_path):
+    encoder = HashingEncoder(256)
+    vectors = encoder.encode(WORD_TRAINING)
+    classifier = train(vectors, WORD_LABELS, encoder.name, 30.0, texts=WORD_TRAINING, word_strength=10.0,
+                       word_min_df=1)
+    assert classifier.trained_on["word_strength"] == 10.0 and classifier.trained_on["word_min_df"] == 1
+    text, vector = WORD_TRAINING[0], vectors[0]
+    parts = classifier.parts(vector, text)
+    assert set(parts) == {"vector", "words"}
+    logits = classifier.logits(vector, text)
+    assert parts == pytest.approx({name: 1 / (1 + np.exp(-z)) for name, z in logits.items()})
+    pooled = (logits["vector"] + logits["words"]) / 2
+    assert classifier.probability(vector, text) == pytest.approx(1 / (1 + np.exp(-pooled)))
+    # A sure half outweighs an unsure one: log-odds +6 and -1 pool to about 0.92, not the 0.63 of a plain mean.
+    sure = UrgentClassifier("m", np.zeros(2, dtype=np.float32), 6.0, words=WordModel({}, -1.0))
+    assert sure.probability(np.zeros(2), "anything") == pytest.approx(1 / (1 + np.exp(-2.5)))
+    assert classifier.probability(vector) == pytest.approx(parts["vector"])  # no text: the vector half alone
+    classifier.save(tmp_path / "w.json")
+    loaded = UrgentClassifier.load(tmp_path / "w.json")
+    assert isinstance(loaded.words, WordModel)
+    for t, v in zip(WORD_TRAINING, vectors):
+        assert loaded.probability(v, t) == pytest.approx(classifier.probability(v, t), abs=1e-5)
+    detector = _detector(tmp_path, loaded)
+    detector.attach_encoder(encoder)
+    reason = detector.decide("my son is having a seizure right now", encoder.encode(["x"])[0]).reason
+    assert "(pooled from vector " in reason and ", words " in reason
+
+
+def test_a_format_1_file_still_loads_as_the_vector_half_alone(tmp_path):
+    (tmp_path / "w.json").write_text('{"format": 1, "model": "m", "bias": 0.5, "weights": [1.0, 0.0]}')
+    loaded = UrgentClassifier.load(tmp_path / "w.json")
+    assert loaded.words is None and loaded.parts(np.array([0.0, 1.0]), "any text").keys() == {"vector"}
