@@ -166,7 +166,16 @@ def phrase_spans(text: str, phrase: str) -> list[tuple[int, int]]:
 
 
 def term_spans(text: str, stems: set[str]) -> list[tuple[int, int]]:
-    return [(start, end) for start, end, word in words(text) if word not in STOPWORDS and stem(word) in stems]
+    found = _remembered_stems(text) if len(text) <= 2000 else _content_stems(text)
+    return [(start, end) for start, end, word_stem in found if word_stem in stems]
+
+
+def _content_stems(text: str) -> tuple[tuple[int, int, str], ...]:
+    """(start, end, stem) of each word that is not a stopword."""
+    return tuple((start, end, stem(word)) for start, end, word in words(text) if word not in STOPWORDS)
+
+
+_remembered_stems = lru_cache(maxsize=4096)(_content_stems)  # the same passages are highlighted query after query
 
 
 def merge_spans(spans: list[tuple[int, int]]) -> list[list[int]]:

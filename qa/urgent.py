@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.spoken_numbers import spoken_decimals
-from qa.urgent_classifier import UrgentClassifier
+from qa.urgent_classifier import UrgentClassifier, halves, pooled
 from qa.urgent_match import FirstWords, NumberRule, Phrase, Reading, Sentence, Speller, plain, tokenize
 
 log = logging.getLogger(__name__)
@@ -227,8 +227,9 @@ class UrgentDetector:
         decision = self.decide_by_rules(question, vector, use_cues, use_semantic)
         if not (use_classifier and vector is not None and self.classifier_ready):
             return decision
-        parts = self.classifier.parts(vector, question)
-        probability = decision.probability = self.classifier.probability(vector, question)
+        logits = self.classifier.logits(vector, question)
+        parts, probability = halves(logits), pooled(logits)
+        decision.probability = probability
         by_rules = decision.fires
         # A reading over its limit (38.7 °C, sats 88 %) is a measurement: only a classifier all but sure that the
         # question is calm (someone else's fever, last week's, a rule) vetoes it.
@@ -243,8 +244,9 @@ class UrgentDetector:
             verdict = f"would veto, but a reading is over its limit (vetoed only below {veto_below:g})"
         else:
             verdict = "agrees"
-        halves = f" (pooled from {', '.join(f'{name} {p:.2f}' for name, p in parts.items())})" if len(parts) > 1 else ""
-        decision.reason += f"; classifier {probability:.2f} urgent{halves}: {verdict}"
+        pooled_from = f" (pooled from {', '.join(f'{name} {p:.2f}' for name, p in parts.items())})" \
+            if len(parts) > 1 else ""
+        decision.reason += f"; classifier {probability:.2f} urgent{pooled_from}: {verdict}"
         return decision
 
     def decide_by_rules(self, question: str, vector: np.ndarray | None = None, use_cues: bool = True,

@@ -30,12 +30,11 @@ class UrgentClassifier:
     words: WordModel | None = None
 
     def probability(self, vector: np.ndarray, text: str | None = None) -> float:
-        logits = self.logits(vector, text)
-        return _sigmoid(sum(logits.values()) / len(logits))
+        return pooled(self.logits(vector, text))
 
     def parts(self, vector: np.ndarray, text: str | None = None) -> dict[str, float]:
         """Each half's own probability, for explanations."""
-        return {name: _sigmoid(z) for name, z in self.logits(vector, text).items()}
+        return halves(self.logits(vector, text))
 
     def logits(self, vector: np.ndarray, text: str | None = None) -> dict[str, float]:
         """Each half's log-odds: ``vector`` always, ``words`` when the model has it and ``text`` is given."""
@@ -89,6 +88,15 @@ def train(vectors: np.ndarray, labels: np.ndarray, model: str, strength: float,
                   **({"word_strength": word_strength, "word_min_df": word_min_df} if words else {}),
                   **({"files": sources} if sources else {})}
     return UrgentClassifier(model, fit.coef_[0].astype(np.float32), float(fit.intercept_[0]), trained_on, words)
+
+
+def pooled(logits: dict[str, float]) -> float:
+    """The probability from the halves' mean log-odds."""
+    return _sigmoid(sum(logits.values()) / len(logits))
+
+
+def halves(logits: dict[str, float]) -> dict[str, float]:
+    return {name: _sigmoid(z) for name, z in logits.items()}
 
 
 def _sigmoid(z: float) -> float:
