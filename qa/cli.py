@@ -190,8 +190,10 @@ def _serve(args) -> int:
     threads = settings["ENCODER_THREADS"] or default_threads(args.workers)
     if settings["ENCODER_BACKEND"] != "torch":  # export once here, before the workers start
         checked_export(settings["MODEL"], settings["ONNX_CACHE"] or None, settings["ENCODER_BACKEND"] == "onnx")
+    # The corpus was checked above. From here on a corpus edit takes effect by a build and SIGHUP; a worker
+    # started later (gunicorn replacing one that died) serves the built index rather than stop the server.
     overrides = {"INDEX_DIR": settings["INDEX_DIR"], "CORPUS": settings["CORPUS"], "MODEL": settings["MODEL"],
-                 "ENCODER_THREADS": threads}
+                 "ENCODER_THREADS": threads, "CHECK_CORPUS": False}
     return serve(overrides, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
 
 

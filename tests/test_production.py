@@ -240,7 +240,10 @@ def test_build_while_serving_then_sighup_reloads_every_worker_without_a_failure(
         time.sleep(0.5)  # the build is live on disk; workers still serve the old index until told
         os.kill(server.process.pid, signal.SIGHUP)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len({ready_id(server) for _ in range(10)} - {old_id}) != 1:
+        while time.monotonic() < deadline:  # until every worker sampled serves one new index, not just the first
+            seen = {ready_id(server) for _ in range(10)}
+            if len(seen) == 1 and old_id not in seen:
+                break
             time.sleep(0.2)
         ids = {ready_id(server) for _ in range(20)}
         time.sleep(1.0)
@@ -322,6 +325,28 @@ def test_a_worker_killed_mid_load_is_replaced_and_the_others_keep_answering(serv
     assert failures_at_replacement <= 4, load.failures
     assert len(load.failures) == failures_at_replacement, load.failures
     assert load.ok > served_at_replacement + 10
+
+
+def test_a_worker_replaced_while_the_corpus_is_edited_but_not_built_serves_the_built_index(server):
+    """The CI failure: a worker that (re)started after a corpus edit refused the built index, and gunicorn
+    then stopped the whole server ("App failed to load")."""
+    serving = {ready_id(server) for _ in range(10)}
+    assert len(serving) == 1
+    edit = server.corpus / "unbuilt-edit.txt"
+    edit.write_text("Unbuilt Edit\n\nA document added to the corpus but not yet built into the index.\n",
+                    encoding="utf-8")
+    try:
+        victim = sorted(workers(server))[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (len(workers(server)) != 2 or victim in workers(server)):
+            time.sleep(0.2)
+        time.sleep(2.0)  # the replacement loads the model and the index
+        assert server.process.poll() is None, server.log[-2000:]
+        assert len(workers(server)) == 2 and victim not in workers(server)
+        assert {ready_id(server) for _ in range(10)} == serving
+    finally:
+        edit.unlink()
 
 
 # --------------------------------------------------------------------------- rate limits shared through Redis
