@@ -11,7 +11,7 @@ import numpy as np
 
 from qa.errors import InputError, QAError
 
-SPLITS = ("dev", "test", "report")
+SPLITS = ("dev", "test", "report", "train")  # train: written blind as training data, never a report set
 # Which parts of the detector run, for --ablation: the concepts and readings always do.
 COMBINATIONS = {
     "concepts only": {"use_cues": False, "use_semantic": False, "use_classifier": False},
@@ -35,7 +35,7 @@ class Labelled:
 
 
 def load_labelled(path: str | Path) -> list[Labelled]:
-    """JSONL lines ``{"qid", "query", "urgent": true|false, "concept"?, "split"?: "dev"|"test"|"report"}``."""
+    """JSONL lines ``{"qid", "query", "urgent": true|false, "concept"?, "split"?: "dev"|"test"|"report"|"train"}``."""
     path = Path(path)
     if not path.is_file():
         raise InputError("invalid_file", f"{path}: no such file")
