@@ -138,6 +138,9 @@ class UrgentDetector:
         self.classifier_strength = float(classifier.get("strength", 30.0))  # scikit-learn's C when training
         self.word_strength = float(classifier.get("word_strength", 10.0))  # 0: train the vector half only
         self.word_min_df = int(classifier.get("word_min_df", 2))
+        self.word_weight = float(classifier.get("word_weight", 0.5))  # the words half's share of the log-odds
+        if not 0.0 <= self.word_weight <= 1.0:
+            raise ValueError(f"classifier.word_weight must be between 0 and 1, not {self.word_weight:g}")
         self.classifier_file = (Path(folder or ".") / str(classifier["file"])) if classifier.get("file") else None
         self.classifier = UrgentClassifier.load(self.classifier_file) \
             if self.classifier_file is not None and self.classifier_file.is_file() else None
@@ -228,7 +231,7 @@ class UrgentDetector:
         if not (use_classifier and vector is not None and self.classifier_ready):
             return decision
         logits = self.classifier.logits(vector, question)
-        parts, probability = halves(logits), pooled(logits)
+        parts, probability = halves(logits), pooled(logits, self.word_weight)
         decision.probability = probability
         by_rules = decision.fires
         # A reading over its limit (38.7 °C, sats 88 %) is a measurement: only a classifier all but sure that the

@@ -20,7 +20,7 @@ READABLE = (1, 2)  # format 1: the vector half only
 @dataclass(frozen=True)
 class UrgentClassifier:
     """The probability that a question is an emergency from two logistic regressions, one over the query vector of
-    one embedding model, one over the question's words (when trained with them). Their log-odds are averaged, so
+    one embedding model, one over the question's words (when trained with them). Their log-odds are averaged (weighted), so
     a half that is sure outweighs one that is unsure (a plain mean of probabilities would meet in the middle)."""
 
     model: str
@@ -29,8 +29,8 @@ class UrgentClassifier:
     trained_on: dict = field(default_factory=dict)  # files and their sha256, counts, regularisation strength
     words: WordModel | None = None
 
-    def probability(self, vector: np.ndarray, text: str | None = None) -> float:
-        return pooled(self.logits(vector, text))
+    def probability(self, vector: np.ndarray, text: str | None = None, word_weight: float = 0.5) -> float:
+        return pooled(self.logits(vector, text), word_weight)
 
     def parts(self, vector: np.ndarray, text: str | None = None) -> dict[str, float]:
         """Each half's own probability, for explanations."""
@@ -90,9 +90,11 @@ def train(vectors: np.ndarray, labels: np.ndarray, model: str, strength: float,
     return UrgentClassifier(model, fit.coef_[0].astype(np.float32), float(fit.intercept_[0]), trained_on, words)
 
 
-def pooled(logits: dict[str, float]) -> float:
-    """The probability from the halves' mean log-odds."""
-    return _sigmoid(sum(logits.values()) / len(logits))
+def pooled(logits: dict[str, float], word_weight: float = 0.5) -> float:
+    """The probability from the halves' weighted mean log-odds; ``word_weight`` is the words half's share."""
+    if "words" not in logits:
+        return _sigmoid(logits["vector"])
+    return _sigmoid((1.0 - word_weight) * logits["vector"] + word_weight * logits["words"])
 
 
 def halves(logits: dict[str, float]) -> dict[str, float]:

@@ -183,6 +183,24 @@ def test_the_probability_pools_both_halves_log_odds_and_survives_a_round_trip(tm
     assert "(pooled from vector " in reason and ", words " in reason
 
 
+def test_word_weight_sets_the_words_half_share_of_the_pooled_log_odds(tmp_path):
+    sure = UrgentClassifier("m", np.zeros(2, dtype=np.float32), 6.0, words=WordModel({}, -1.0))
+    assert sure.probability(np.zeros(2), "x", word_weight=0.8) == pytest.approx(1 / (1 + np.exp(-(0.2 * 6 - 0.8))))
+    assert sure.probability(np.zeros(2), "x", word_weight=0.0) == pytest.approx(1 / (1 + np.exp(-6.0)))
+    encoder = HashingEncoder(256)
+    detector = UrgentDetector(RULES | {"classifier": {"file": "weights.json", "word_weight": 0.8}}, tmp_path)
+    assert detector.word_weight == 0.8
+    with pytest.raises(ValueError, match="word_weight"):
+        UrgentDetector(RULES | {"classifier": {"word_weight": 1.5}}, tmp_path)
+    vectors = encoder.encode(WORD_TRAINING)
+    trained = train(vectors, WORD_LABELS, encoder.name, 30.0, texts=WORD_TRAINING, word_min_df=1)
+    served = _detector(tmp_path, trained)
+    served.word_weight = 0.8
+    served.attach_encoder(encoder)
+    decision = served.decide(WORD_TRAINING[0], vectors[0])
+    assert decision.probability == pytest.approx(trained.probability(vectors[0], WORD_TRAINING[0], 0.8))
+
+
 def test_a_format_1_file_still_loads_as_the_vector_half_alone(tmp_path):
     (tmp_path / "w.json").write_text('{"format": 1, "model": "m", "bias": 0.5, "weights": [1.0, 0.0]}')
     loaded = UrgentClassifier.load(tmp_path / "w.json")
