@@ -78,15 +78,17 @@ def test_every_gold_quote_is_in_the_guide():
             assert quote in guide, f"{query.qid}: gold quote {quote!r} is not in the guide"
 
 
-# Five sets, each written blind by another session (eval/README.md). The rules and the classifier were developed
-# on the first four; the fifth, "report", was scored once after the classifier was committed.
-URGENT_SETS = {"first": ROOT / "eval" / "urgent_questions.jsonl",
-               "second": ROOT / "eval" / "urgent_questions_b.jsonl",
-               "third": ROOT / "eval" / "urgent_questions_c.jsonl",
-               "fourth": ROOT / "eval" / "urgent_questions_d.jsonl",
-               "report": ROOT / "eval" / "urgent_questions_e.jsonl"}
+# Fifteen sets, each written blind by another session (eval/README.md), keyed by their qid letter in the order they
+# were written. The classifier is trained on all but the last two (in-sample floors); "w" and "l" were scored once,
+# held out, after round 8 was committed.
+URGENT_ORDER = ("a", "b", "c", "d", "e", "g", "h", "t", "k", "s", "r", "m", "n", "w", "l")
+URGENT_SETS = {letter: ROOT / "eval" / f"urgent_questions{'' if letter == 'a' else '_' + letter}.jsonl"
+               for letter in URGENT_ORDER}
+HELD_OUT = ("w", "l")
 URGENT_FLOOR = json.loads((ROOT / "eval" / "urgent_floor.json").read_text())
-REPORT_REPEATS = 10  # short calm questions ("what is GVHD") that the fifth writer also wrote, counted as written
+# Questions a held-out set repeats word for word from the sets before it (short ones collide: "vomited blood"),
+# counted as written; its figures without them are in eval/README.md.
+HELD_OUT_REPEATS = {"w": 25, "l": 8}
 
 
 @pytest.fixture(scope="module")
@@ -115,10 +117,13 @@ def test_urgent_sets_are_substantial():
     sets = {name: load_labelled(path) for name, path in URGENT_SETS.items()}
     for items in sets.values():
         assert sum(i.urgent for i in items) >= 100 and sum(not i.urgent for i in items) >= 200
-    assert {i.split for i in sets["first"]} == {"dev", "test"}
-    assert all({i.split for i in sets[name]} == {"report"} for name in ("second", "third", "fourth", "report"))
-    # The blind writers repeated a few calm questions of earlier sets word for word (eval/README.md); no
-    # emergency is repeated.
-    earlier = {i.query.lower() for name in ("first", "second", "third", "fourth") for i in sets[name]}
-    repeated = [i for i in sets["report"] if i.query.lower() in earlier]
-    assert len(repeated) <= REPORT_REPEATS and not any(i.urgent for i in repeated)
+    assert {i.split for i in sets["a"]} == {"dev", "test"}
+    assert all({i.split for i in sets[name]} == {"train"} for name in ("s", "r", "m", "n"))
+    assert all({i.split for i in sets[name]} == {"report"} for name in ("b", "c", "d", "e", "g", "h", "t", "k", "w", "l"))
+    labels: dict[str, bool] = {}
+    for name in URGENT_ORDER:
+        repeated = [i for i in sets[name] if i.query.lower() in labels]
+        assert all(labels[i.query.lower()] == i.urgent for i in repeated), f"{name} relabels a repeated question"
+        if name in HELD_OUT:
+            assert len(repeated) <= HELD_OUT_REPEATS[name], f"{name} repeats {len(repeated)} earlier questions"
+        labels.update((i.query.lower(), i.urgent) for i in sets[name])
