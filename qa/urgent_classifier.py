@@ -20,8 +20,9 @@ READABLE = (1, 2)  # format 1: the vector half only
 @dataclass(frozen=True)
 class UrgentClassifier:
     """The probability that a question is an emergency from two logistic regressions, one over the query vector of
-    one embedding model, one over the question's words (when trained with them). Their log-odds are averaged (weighted), so
-    a half that is sure outweighs one that is unsure (a plain mean of probabilities would meet in the middle)."""
+    one embedding model, one over the question's words (when trained with them). Their log-odds are averaged
+    (weighted), so a half that is sure outweighs one that is unsure (a plain mean of probabilities would meet in the
+    middle)."""
 
     model: str
     weights: np.ndarray

@@ -151,7 +151,8 @@ def run_urgent_eval(args, settings: dict) -> int:
             leaning = [detector.semantic(v)["margin"] > 0 for v in vectors]
             report["ablation"]["semantic check alone (nearest example)"] = score(chosen, leaning)
         if detector.classifier_ready:
-            alone = [detector.classifier.probability(v, item.query, detector.word_weight) >= 0.5 for v, item in zip(vectors, chosen)]
+            alone = [detector.classifier.probability(v, item.query, detector.word_weight) >= 0.5
+                     for v, item in zip(vectors, chosen)]
             report["ablation"]["classifier alone (probability >= 0.5)"] = score(chosen, alone)
     report["misses"] = [_row(i, d) for i, d in zip(items, decisions) if i in chosen and i.urgent and not d.fires]
     report["false_notices"] = [_row(i, d) for i, d in zip(items, decisions)

@@ -88,7 +88,8 @@ def test_eval_urgent_json_with_a_split_and_ablation(index, labelled):
     ("", ["no labelled questions"]),
     ('{"qid": "a", "query": "x", "urgent": true}\nnot json\n', [":2:", "not JSON"]),
     ('{"qid": "a", "query": "x", "urgent": "yes"}\n', [":1:", "urgent must be true or false"]),
-    ('{"qid": "a", "query": "x", "urgent": true, "split": "holdout"}\n', [":1:", "split must be dev, test, report, train"]),
+    ('{"qid": "a", "query": "x", "urgent": true, "split": "holdout"}\n',
+     [":1:", "split must be dev, test, report, train"]),
     ('{"qid": "a", "query": "x", "urgent": true}\n{"qid": "a", "query": "y", "urgent": false}\n',
      [":2:", "unique"]),
 ])
