@@ -78,9 +78,9 @@ def test_every_gold_quote_is_in_the_guide():
             assert quote in guide, f"{query.qid}: gold quote {quote!r} is not in the guide"
 
 
-# Seventeen sets, each written blind by another session (eval/README.md), keyed by their qid letter in the order
-# they were written. The classifier is trained on all but the last (in-sample floors); "p" was scored once, held
-# out, after round 9 was committed.
+# Seventeen sets, each written blind by another session (eval/README.md), keyed by the letter in their file name
+# (the first set, urgent_questions.jsonl, is "a"), in the order they were written. The classifier is trained on all
+# but the last (in-sample floors); "p" was scored once, held out, after round 9 was committed.
 URGENT_ORDER = ("a", "b", "c", "d", "e", "g", "h", "t", "k", "s", "r", "m", "n", "w", "l", "q", "p")
 URGENT_SETS = {letter: ROOT / "eval" / f"urgent_questions{'' if letter == 'a' else '_' + letter}.jsonl"
                for letter in URGENT_ORDER}
