@@ -123,6 +123,7 @@ class UrgentDetector:
         self.not_negating = tuple(plain(str(word)).lower().rstrip("*") for word in data.get("not_negating", []))
         cues = data.get("cues", {})
         self.cues = [(Phrase.parse(text), float(weight)) for text, weight in cues.items() if not text.startswith("_")]
+        self._signs = {c.name for c in self.concepts if len(c.groups) == 1}
         self._concept_firsts = FirstWords([tuple(p.words[0] for p in c.groups[0]) for c in self.concepts])
         self._cue_firsts = FirstWords([(phrase.patterns[0],) for phrase, _ in self.cues])
         self.fire_at = float(data.get("fire_at", 0.0))
@@ -135,6 +136,8 @@ class UrgentDetector:
         self.fire_above = float(classifier.get("fire_above", 1.01))  # over 1: never fires on its own
         self.veto_below = float(classifier.get("veto_below", 0.0))  # 0: never vetoes
         self.reading_veto_below = float(classifier.get("reading_veto_below", 0.0))  # 0: never vetoes a reading
+        # A concept of one group (urgent by itself); absent: vetoed like any rules decision.
+        self.sign_veto_below = float(classifier.get("sign_veto_below", self.veto_below))
         self.classifier_strength = float(classifier.get("strength", 30.0))  # scikit-learn's C when training
         self.word_strength = float(classifier.get("word_strength", 10.0))  # 0: train the vector half only
         self.word_min_df = int(classifier.get("word_min_df", 2))
@@ -234,17 +237,21 @@ class UrgentDetector:
         parts, probability = halves(logits), pooled(logits, self.word_weight)
         decision.probability = probability
         by_rules = decision.fires
-        # A reading over its limit (38.7 °C, sats 88 %) is a measurement: only a classifier all but sure that the
-        # question is calm (someone else's fever, last week's, a rule) vetoes it.
+        # A reading over its limit (38.7 °C, sats 88 %) is a measurement, and a sign urgent by itself (a concept of
+        # one group: seizure, unresponsive) is named outright: only a classifier all but sure that the question
+        # is calm (someone else's fever, last week's seizure, a rule) vetoes them.
         reading = any(r.over for r in decision.readings)
-        veto_below = self.reading_veto_below if reading else self.veto_below
+        sign = any(name in self._signs for name in decision.concepts)
+        floors = [self.veto_below] + [self.reading_veto_below] * reading + [self.sign_veto_below] * sign
+        veto_below = min(floors)
+        why = "a reading is over its limit" if reading else "a sign urgent by itself matched"
         decision.fires = (by_rules and probability >= veto_below) or probability >= self.fire_above
         if decision.fires and not by_rules:
             verdict = f"fires at >= {self.fire_above:g}"
         elif by_rules and not decision.fires:
-            verdict = f"vetoes the rules below {veto_below:g}" + (" (a reading's limit)" if reading else "")
+            verdict = f"vetoes the rules below {veto_below:g}" + (f" ({why})" if veto_below < self.veto_below else "")
         elif by_rules and probability < self.veto_below:
-            verdict = f"would veto, but a reading is over its limit (vetoed only below {veto_below:g})"
+            verdict = f"would veto, but {why} (vetoed only below {veto_below:g})"
         else:
             verdict = "agrees"
         pooled_from = f" (pooled from {', '.join(f'{name} {p:.2f}' for name, p in parts.items())})" \

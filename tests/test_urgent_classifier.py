@@ -125,6 +125,35 @@ def test_a_reading_over_its_limit_is_never_vetoed(tmp_path):
     assert not detector.decide(below, encoder.encode([below])[0]).fires
 
 
+def test_a_sign_urgent_by_itself_is_vetoed_only_below_sign_veto_below(tmp_path):
+    """The CI failure: "my daughter is unresponsive" matched the one-group concept 'unresponsive', and a classifier
+    at 0.1996 vetoed it below veto_below 0.2."""
+    encoder = HashingEncoder(256)
+    rules = RULES | {"concepts": RULES["concepts"] + [{"name": "seizure in a bath", "all_of": [["bath"], ["fit"]]}]}
+    question = "she is having a seizure"
+    vector = encoder.encode([question])[0]
+    _leaning(encoder, question, 0.15).save(tmp_path / "weights.json")
+    section = {"file": "weights.json", "veto_below": 0.2}
+    unsure = UrgentDetector(rules | {"classifier": section | {"sign_veto_below": 0.1}}, tmp_path)
+    unsure.attach_encoder(encoder)
+    decision = unsure.decide(question, vector)
+    assert decision.fires and "a sign urgent by itself matched (vetoed only below 0.1)" in decision.reason
+    _leaning(encoder, question, 0.05).save(tmp_path / "weights.json")
+    sure = UrgentDetector(rules | {"classifier": section | {"sign_veto_below": 0.1}}, tmp_path)
+    sure.attach_encoder(encoder)
+    assert not sure.decide(question, vector).fires  # all but sure it is calm: vetoed
+    # Without the setting a sign is vetoed like any rules decision; a concept of two groups always is.
+    _leaning(encoder, question, 0.15).save(tmp_path / "weights.json")
+    plain = UrgentDetector(rules | {"classifier": section}, tmp_path)
+    plain.attach_encoder(encoder)
+    assert not plain.decide(question, vector).fires
+    two = "a fit in the bath"
+    _leaning(encoder, two, 0.15).save(tmp_path / "weights.json")
+    grouped = UrgentDetector(rules | {"classifier": section | {"sign_veto_below": 0.1}}, tmp_path)
+    grouped.attach_encoder(encoder)
+    assert grouped.decide_by_rules(two).fires and not grouped.decide(two, encoder.encode([two])[0]).fires
+
+
 def test_a_named_weights_file_that_is_missing_is_said(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="qa.urgent"):
         detector = UrgentDetector(RULES | {"classifier": {"file": "absent.json"}}, tmp_path)
