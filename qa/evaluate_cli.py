@@ -13,6 +13,7 @@ from qa import evaluate as ev
 from qa.errors import InputError
 from qa.search import RetrievalSettings
 from qa.settings import load_settings
+from qa.urgent_cli import SPLITS as URGENT_SPLITS
 
 
 def add_eval_parser(commands) -> None:
@@ -20,7 +21,7 @@ def add_eval_parser(commands) -> None:
     parser.add_argument("--queries", help="TSV 'qid<TAB>question' or JSONL with gold quotes")
     parser.add_argument("--urgent", metavar="FILE",
                         help="score the urgent notice instead, on JSONL {qid, query, urgent, concept, split}")
-    parser.add_argument("--split", choices=("dev", "test", "report", "train", "all"), default="all",
+    parser.add_argument("--split", choices=(*URGENT_SPLITS, "all"), default="all",
                         help="with --urgent: which split's misses to list (figures are printed for each split)")
     parser.add_argument("--ablation", action="store_true",
                         help="with --urgent: also score each combination of cues and semantic check")
