@@ -221,6 +221,11 @@ def test_word_weight_sets_the_words_half_share_of_the_pooled_log_odds(tmp_path):
     assert detector.word_weight == 0.8
     with pytest.raises(ValueError, match="word_weight"):
         UrgentDetector(RULES | {"classifier": {"word_weight": 1.5}}, tmp_path)
+    from qa.urgent import load_urgent
+
+    (tmp_path / "urgent.json").write_text(json.dumps(RULES | {"classifier": {"sign_veto_below": "low"}}))
+    with pytest.raises(ValueError, match="malformed"):  # one clear line for the operator, not a traceback
+        load_urgent(tmp_path / "urgent.json")
     vectors = encoder.encode(WORD_TRAINING)
     trained = train(vectors, WORD_LABELS, encoder.name, 30.0, texts=WORD_TRAINING, word_min_df=1)
     served = _detector(tmp_path, trained)
