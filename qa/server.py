@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import selectors
 import shutil
 import signal
 import sys
 import tempfile
+import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,9 +52,51 @@ def _error_for(exc: Exception, cfg) -> tuple[int, str, str, str]:
     return 500, "Internal Server Error", "internal_error", "the server could not answer this request"
 
 
-class JsonErrorWorker(ThreadWorker):
-    """gthread, except that errors gunicorn answers itself use the API's JSON shape, never an HTML page,
-    and its log line names the error class only: a request line can hold a patient's question."""
+class LingeringThreadWorker(ThreadWorker):
+    """gthread, except that the thread which answered a kept-alive connection serves its next request itself when
+    it comes within ``QA_KEEPALIVE_LINGER_MS`` and no other connection is waiting for a thread.
+
+    gthread hands every kept-alive connection back to the main thread's poller after each response, and the poller
+    hands its next request to a pool thread again: two thread wake-ups per request. A client sending requests back
+    to back (a script, a proxy's pooled upstream connection) skips both. Lingering never delays another connection
+    by more than the linger: a thread does not wait while a connection is queued for the pool."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._linger = load_settings()["KEEPALIVE_LINGER_MS"] / 1000
+        self._queued = 0  # connections handed to the pool that no thread has started on yet
+        self._queued_lock = threading.Lock()
+
+    def enqueue_req(self, conn) -> None:
+        with self._queued_lock:
+            self._queued += 1
+        super().enqueue_req(conn)
+
+    def handle(self, conn):
+        with self._queued_lock:
+            self._queued -= 1
+        keepalive = super().handle(conn)
+        while keepalive is True and self.alive and self._next_request_comes(conn):
+            keepalive = super().handle(conn)
+        return keepalive
+
+    def _next_request_comes(self, conn) -> bool:
+        if conn.parser is None or conn.is_http2 or self._linger <= 0:
+            return False
+        if conn.parser.unreader.buf.getvalue():  # pipelined: the next request is already read
+            return True
+        with self._queued_lock:
+            if self._queued:
+                return False
+        with selectors.DefaultSelector() as selector:
+            selector.register(conn.sock, selectors.EVENT_READ)
+            return bool(selector.select(self._linger))
+
+
+class JsonErrorWorker(LingeringThreadWorker):
+    """The service's worker: gthread that lingers on kept-alive connections (above), and whose own errors use the
+    API's JSON shape, never an HTML page, with a log line that names the error class only: a request line can hold
+    a patient's question."""
 
     def handle_error(self, req, client, addr, exc) -> None:
         status, reason, code, message = _error_for(exc, self.cfg)

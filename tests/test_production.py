@@ -349,6 +349,78 @@ def test_a_worker_replaced_while_the_corpus_is_edited_but_not_built_serves_the_b
         edit.unlink()
 
 
+# --------------------------------------------------------------------------- kept-alive connections
+
+
+@pytest.fixture(scope="module")
+def one_thread_server(tmp_path_factory, corpus):
+    """One worker with one thread: every connection competes for the same thread."""
+    index_dir = tmp_path_factory.mktemp("one-thread-index") / "index"
+    with Server("--index", str(index_dir), "--corpus", str(corpus), "--workers", "1", "--threads", "1",
+                QA_MODEL=FAKE, startup_timeout=120) as running:
+        yield running
+    assert "Traceback" not in running.log, running.log[-3000:]
+
+
+def test_one_kept_alive_connection_is_answered_request_after_request_and_when_pipelined(one_thread_server):
+    connection = http.client.HTTPConnection("127.0.0.1", one_thread_server.port, timeout=30)
+    queries = ["what is MRD", "red dots on her skin", "central line care"]
+    for n in range(30):
+        connection.request("GET", f"/api/search?q={queries[n % 3].replace(' ', '+')}&k=2")
+        response = connection.getresponse()
+        body = json.loads(response.read())
+        assert response.status == 200 and body["query"] == queries[n % 3]
+    connection.close()
+    # Three requests in one write: the thread answers each, in order, on the same connection.
+    import socket
+
+    with socket.create_connection(("127.0.0.1", one_thread_server.port), timeout=30) as raw:
+        raw.sendall(b"".join(f"GET /api/passages/{name} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+                             for name in ("nope-1", "nope-2", "nope-3")))
+        received = b""
+        deadline = time.monotonic() + 30
+        while received.count(b"HTTP/1.1 404") < 3 and time.monotonic() < deadline:
+            received += raw.recv(65536)
+    assert received.count(b"HTTP/1.1 404") == 3, received[:600]
+    assert [received.find(f"nope-{n}".encode()) for n in (1, 2, 3)] == sorted(
+        received.find(f"nope-{n}".encode()) for n in (1, 2, 3))
+
+
+def test_a_client_sending_back_to_back_does_not_keep_the_thread_from_another_connection(one_thread_server):
+    """The thread that answered a kept-alive connection waits for its next request only while no other connection
+    is waiting: a client that never pauses must not hold the worker's only thread."""
+    stop = threading.Event()
+    busy_answers = []
+
+    def busy_client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", one_thread_server.port, timeout=30)
+        while not stop.is_set():
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            response.read()
+            busy_answers.append(response.status)
+        connection.close()
+
+    busy = threading.Thread(target=busy_client, daemon=True)
+    busy.start()
+    try:
+        time.sleep(0.5)
+        waits = []
+        for _ in range(5):
+            started = time.monotonic()
+            status, _, _ = call(one_thread_server, "GET", "/healthz", timeout=30)
+            waits.append(time.monotonic() - started)
+            assert status == 200
+        answered_meanwhile = len(busy_answers)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        busy.join(timeout=30)
+    assert len(busy_answers) > answered_meanwhile, "the busy client kept being answered"
+    # Without the check, each of these waited until the busy client stopped; a request takes milliseconds.
+    assert max(waits) < 1.0, waits
+
+
 # --------------------------------------------------------------------------- rate limits shared through Redis
 
 
