@@ -82,13 +82,14 @@ DEVICES = ("cpu", "cuda")
 
 
 def load_encoder(spec: str = DEFAULT_MODEL, backend: str | None = None, threads: int = 0, device: str = "cpu",
-                 onnx_cache: str | None = None) -> Encoder:
+                 onnx_cache: str | None = None, spin_us: int | None = None) -> Encoder:
     """Build the encoder named by ``spec``: a model directory, a cached model name, or ``hash:DIM`` for tests.
 
     ``backend`` "onnx" runs a checked ONNX export (made once, with torch, into ``onnx_cache``) on ONNX Runtime;
     "torch" runs sentence-transformers; "auto" (the default, or ``QA_ENCODER_BACKEND``) takes ONNX when its
     export matches the torch vectors, else torch. ``device`` "cuda" means torch on the GPU. ``threads`` 0
-    means every core this process may use (``serve`` passes each worker its share).
+    means every core this process may use (``serve`` passes each worker its share). ``spin_us`` is how long
+    an idle ONNX Runtime pool thread spins (None: the encoder's default).
     """
     if spec.startswith(HASH_PREFIX):
         return HashingEncoder(int(spec[len(HASH_PREFIX):] or 256))
@@ -106,7 +107,7 @@ def load_encoder(spec: str = DEFAULT_MODEL, backend: str | None = None, threads:
             raise ModelError("the ONNX encoder runs on the CPU; use --device cuda with the torch backend")
         return SentenceTransformerEncoder(spec, threads=threads, device="cuda")
     if backend != "torch":
-        encoder = _onnx_encoder(spec, threads, onnx_cache, required=backend == "onnx")
+        encoder = _onnx_encoder(spec, threads, onnx_cache, required=backend == "onnx", spin_us=spin_us)
         if encoder is not None:
             return encoder
     return SentenceTransformerEncoder(spec, threads=threads)
@@ -142,7 +143,8 @@ class LazyEncoder:
         return self.loaded.encode_spans(texts, spans, batch_size=batch_size, progress=progress)
 
 
-def _onnx_encoder(spec: str, threads: int, cache: str | None, required: bool) -> Encoder | None:
+def _onnx_encoder(spec: str, threads: int, cache: str | None, required: bool,
+                  spin_us: int | None = None) -> Encoder | None:
     """The ONNX encoder, exporting on first use; None (auto) or ModelError (onnx) when it cannot be had."""
     directory = checked_export(spec, cache, required)
     if directory is None:
@@ -153,7 +155,7 @@ def _onnx_encoder(spec: str, threads: int, cache: str | None, required: bool) ->
         if required:
             raise ModelError(f"the ONNX encoder needs onnxruntime and tokenizers: {exc}") from None
         return None
-    return OnnxEncoder(canonical_model_name(spec), directory, threads=threads)
+    return OnnxEncoder(canonical_model_name(spec), directory, threads=threads, spin_us=spin_us)
 
 
 def checked_export(spec: str, cache: str | None = None, required: bool = False) -> Path | None:

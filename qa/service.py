@@ -68,6 +68,7 @@ def open_searcher(settings: dict, encoder: Encoder | None = None) -> Searcher:
     retrieval = load_retrieval_settings(settings["RETRIEVAL_FILE"], index.manifest)
     encoder = encoder or load_encoder(settings["MODEL"], backend=settings.get("ENCODER_BACKEND"),
                                       threads=settings.get("ENCODER_THREADS") or 0,
+                                      spin_us=settings.get("ENCODER_SPIN_US"),
                                       onnx_cache=settings.get("ONNX_CACHE") or None)
     if notices.urgent is not None:
         # The semantic check's example sentences: encoded on first use, then read from a small cache file.

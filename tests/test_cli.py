@@ -144,6 +144,12 @@ def test_bad_arguments_give_one_line(cli_index, env, args, mentions):
     assert_one_line_error(run_qa(*args, timeout=60, **env), *mentions)
 
 
+@pytest.mark.parametrize("name", ["QA_ENCODER_SPIN_US", "QA_KEEPALIVE_LINGER_MS"])
+def test_serve_refuses_a_negative_spin_or_linger_in_one_line(cli_index, env, name):
+    result = run_qa("serve", "--index", str(cli_index), "--port", "1", timeout=60, **{**env, name: "-5"})
+    assert_one_line_error(result, name, "0 or more", "-5")
+
+
 def test_search_with_a_missing_index(tmp_path, env):
     missing = tmp_path / "no-index-here"
     line = assert_one_line_error(run_qa("search", "fever", "--index", str(missing), **env), str(missing))
