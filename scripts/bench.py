@@ -5,9 +5,10 @@ Run from the repository root (it builds ./index first when that is missing or st
     python scripts/bench.py [--index index/] [--corpus corpus/] [--workers 1] [--threads 4]
     python scripts/bench.py --scale [--sizes 10000,100000,1000000]   # FAISS growth curves (scripts/bench_scale.py)
 
-B is the p50 of a bare sentence-transformers encode of one short query, sampled before and after the HTTP
-measurements so that machine drift cancels; with torch's default threads and with one thread, B is the
-faster of the two (stricter than the default alone: on a busy machine the default threads contend).
+B is the p50 of a bare sentence-transformers encode of one short query, sampled in rounds that alternate with
+the HTTP latency rounds, so that both see the same load from the machine's other jobs; with torch's default
+threads and with one thread, B is the faster of the two (stricter than the default alone: on a busy machine the
+default threads contend).
 The real server (`python -m qa serve`) runs on a free loopback port and is stopped at the end. The load
 generator is bounded in requests and seconds. It prints a JSON summary, then a markdown table: target,
 figure, ratio to its limit, pass or fail.
@@ -143,6 +144,10 @@ def markdown(rows: list[dict], figures: dict) -> str:
         ratio = "" if row["ratio_to_limit"] is None else f"{row['ratio_to_limit']:.2f}"
         lines.append(f"| {row['target']} | {shown} {row['unit']} | {row['limit']} | {ratio} | "
                      f"{'yes' if row['pass'] else '**no**'} |")
+    rounds = figures.get("latency_rounds_p50_over_B")
+    if rounds:
+        lines += ["", f"HTTP p50 / B in each of the {len(rounds)} latency rounds: "
+                      f"{min(rounds):.2f} to {max(rounds):.2f} (median {statistics.median(rounds):.2f})."]
     return "\n".join(lines)
 
 
@@ -153,6 +158,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="gunicorn workers (serve's default: 1)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
     parser.add_argument("--requests", type=int, default=300, help="sequential requests for the latency figures")
+    parser.add_argument("--rounds", type=int, default=10,
+                        help="latency rounds, each followed by a round of bare encodes (B)")
     parser.add_argument("--load-requests", type=int, default=1200, help="most requests of the 8-client run")
     parser.add_argument("--load-seconds", type=float, default=20.0, help="longest 8-client run")
     parser.add_argument("--starts", type=int, default=3, help="server starts timed (median)")
@@ -174,17 +181,22 @@ def main() -> int:
 
     default_threads = torch.get_num_threads()
 
-    def sample_bare(offset: int) -> None:
+    def sample_bare(texts: list[str]) -> tuple[list[float], list[float]]:
         """Bare encodes with torch's default threads, then one thread: on a busy machine one thread is faster."""
-        for threads, into in ((default_threads, bare), (1, bare_one)):
+        found = []
+        for threads in (default_threads, 1):
             torch.set_num_threads(threads)
-            into += bare_encode_ms(model, questions[offset:offset + 50])
+            found.append(bare_encode_ms(model, texts))
         torch.set_num_threads(default_threads)
+        return found[0], found[1]
 
     bare: list[float] = []
     bare_one: list[float] = []
+    latencies: list[float] = []
+    round_ratios: list[float] = []  # each round's HTTP p50 over its own B, to show the spread
     bare_encode_ms(model, questions[:20])  # warm-up
-    sample_bare(0)
+    per_round = -(-args.requests // max(1, args.rounds))
+    bare_per_round = max(5, 100 // max(1, args.rounds))
 
     timings = []
     for attempt in range(args.starts):
@@ -193,11 +205,18 @@ def main() -> int:
             if attempt < args.starts - 1:
                 continue
             latency_run(server.url, questions[-50:])  # warm-up: every worker, every path
-            latencies = latency_run(server.url, questions[:args.requests])
+            # The machine's other jobs come and go within seconds: B and the HTTP figures are sampled in
+            # alternating rounds so that a burst of load slows both rather than one of them.
+            for start in range(0, args.requests, per_round):
+                http = latency_run(server.url, questions[start:min(args.requests, start + per_round)])
+                default, one = sample_bare(questions[start:start + bare_per_round])
+                latencies += http
+                bare += default
+                bare_one += one
+                round_ratios.append(statistics.median(http) / min(statistics.median(default), statistics.median(one)))
             load = load_run(server.url, questions[args.requests:], clients=8, limit=args.load_requests,
                             seconds=args.load_seconds)
             memory = worker_memory(server.pid)
-    sample_bare(50)
 
     reference = SentenceTransformerEncoder(settings["MODEL"])
     reference._model = model
@@ -212,7 +231,7 @@ def main() -> int:
         "bare_encode_default_threads_p50_ms": statistics.median(bare), "torch_default_threads": default_threads,
         "bare_encode_one_thread_p50_ms": statistics.median(bare_one),
         "http_p50_ms": statistics.median(latencies), "http_p99_ms": percentile(latencies, 0.99),
-        "http_requests": len(latencies),
+        "http_requests": len(latencies), "latency_rounds_p50_over_B": [round(r, 3) for r in round_ratios],
         "throughput_rps": load["rps"], "load_requests": load["done"], "load_errors": load["errors"],
         "load_seconds": load["seconds"],
         "start_s": statistics.median(timings), "start_runs_s": [round(t, 3) for t in timings],
