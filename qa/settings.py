@@ -15,6 +15,7 @@ class Setting:
     name: str
     default: object
     help: str
+    minimum: int | None = None  # the smallest whole number allowed, when there is one
 
     @property
     def env(self) -> str:
@@ -31,10 +32,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ENCODER_THREADS", 0, "Encoder threads per process (ONNX Runtime, torch, OpenMP); 0: the cores shared "
             "out between the serve workers."),
     Setting("ENCODER_SPIN_US", 20, "Microseconds an idle ONNX Runtime pool thread spins before it sleeps: a short "
-            "query's encode is faster and uses less CPU than when the thread sleeps at once (0)."),
+            "query's encode is faster and uses less CPU than when the thread sleeps at once (0).", minimum=0),
     Setting("KEEPALIVE_LINGER_MS", 2, "Milliseconds a serve thread that has just answered on a kept-alive "
             "connection waits for that connection's next request, while no other connection waits; 0: hand it "
-            "back to gunicorn's poller at once, as plain gthread does."),
+            "back to gunicorn's poller at once, as plain gthread does.", minimum=0),
     Setting("ONNX_CACHE", "", "Directory for the checked ONNX exports, one per model and model-file hash; empty: "
             "~/.cache/qa/onnx."),
     Setting("NOTICES_FILE", "", "Abstention and urgent-care texts, and the name of the urgent rules file "
@@ -80,9 +81,12 @@ def _coerce(setting: Setting, raw: str) -> object:
         raise ValueError(f"{setting.env} must be true or false, not {raw!r}")
     if isinstance(setting.default, int):
         try:
-            return int(raw)
+            value = int(raw)
         except ValueError:
             raise ValueError(f"{setting.env} must be a whole number, not {raw!r}") from None
+        if setting.minimum is not None and value < setting.minimum:
+            raise ValueError(f"{setting.env} must be {setting.minimum} or more, not {value}")
+        return value
     return raw
 
 

@@ -22,7 +22,8 @@ def test_environment_overrides_defaults_and_overrides_win():
     assert settings["CHECK_CORPUS"] is False
 
 
-@pytest.mark.parametrize("name, value", [("QA_MAX_K", "ten"), ("QA_CHECK_CORPUS", "maybe")])
+@pytest.mark.parametrize("name, value", [("QA_MAX_K", "ten"), ("QA_CHECK_CORPUS", "maybe"),
+                                         ("QA_ENCODER_SPIN_US", "-1"), ("QA_KEEPALIVE_LINGER_MS", "-2")])
 def test_malformed_environment_values_are_named(name, value):
     with pytest.raises(ValueError, match=name):
         load_settings(environ={name: value})
