@@ -96,6 +96,21 @@ def default_threads(workers: int = 1) -> int:
     return max(1, cores // max(1, workers))
 
 
+def session_options(threads: int, spin_us: int | None):
+    """ONNX Runtime's options for the encoder: ``threads`` intra-op threads, full graph optimisation, and pool threads
+    that spin ``spin_us`` microseconds before they sleep (0: sleep at once; None: ONNX Runtime's own spin)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0" if spin_us == 0 else "1")
+    if spin_us:
+        options.add_session_config_entry("session.intra_op.spin_duration_us", str(spin_us))
+    return options
+
+
 class OnnxEncoder:
     """Mean-pooled, L2-normalised sentence vectors from an export checked against sentence-transformers."""
 
@@ -120,16 +135,9 @@ class OnnxEncoder:
         self._tokenizer.no_padding()  # padded per batch below, to the batch's longest text
         self._tokenizer.enable_truncation(max_length=self.max_seq_length)
         self._pad_id = int(meta["pad_id"])
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Pool threads spin briefly before they sleep (see SPIN_MICROSECONDS).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spin_us else "0")
-        if self.spin_us:
-            options.add_session_config_entry("session.intra_op.spin_duration_us", str(self.spin_us))
         try:
-            self._session = onnxruntime.InferenceSession(str(directory / MODEL_FILE), options,
+            self._session = onnxruntime.InferenceSession(str(directory / MODEL_FILE),
+                                                         session_options(self.threads, self.spin_us),
                                                          providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for a broken file
             raise ModelError(f"could not load the ONNX export {directory / MODEL_FILE}: {exc}") from None

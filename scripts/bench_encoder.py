@@ -91,7 +91,7 @@ class OrtVariant:
 
         import onnxruntime
 
-        from qa.onnx_encoder import SPIN_MICROSECONDS, OnnxEncoder
+        from qa.onnx_encoder import SPIN_MICROSECONDS, OnnxEncoder, session_options
 
         folder = work / name
         folder.mkdir(parents=True, exist_ok=True)
@@ -101,14 +101,10 @@ class OrtVariant:
             os.symlink(model, folder / "model.onnx")
         self.inner = OnnxEncoder("bench", folder, threads=threads)
         if options:
-            session = onnxruntime.SessionOptions()
-            session.intra_op_num_threads = threads
+            # The service's options (qa.onnx_encoder.session_options), with this variant's changes.
+            session = session_options(threads, options.get("spin_us", SPIN_MICROSECONDS))
             session.inter_op_num_threads = options.get("inter", 1)
             session.graph_optimization_level = options.get("level", onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL)
-            spin = options.get("spin", "service")  # "service": as qa.onnx_encoder; "0": sleep; "ort": ORT's spin
-            session.add_session_config_entry("session.intra_op.allow_spinning", "0" if spin == "0" else "1")
-            if spin == "service":
-                session.add_session_config_entry("session.intra_op.spin_duration_us", str(SPIN_MICROSECONDS))
             if options.get("parallel"):
                 session.execution_mode = onnxruntime.ExecutionMode.ORT_PARALLEL
             self.inner._session = onnxruntime.InferenceSession(str(folder / "model.onnx"), session,
@@ -183,9 +179,9 @@ def variants(export: Path, model_dir: str, work: Path, only: set[str]) -> dict:
     builders = {
         "onnx-fp32-t1": lambda: OrtVariant(export, export / "model.onnx", 1, work, "fp32-t1"),
         "onnx-fp32-t2": lambda: OrtVariant(export, export / "model.onnx", 2, work, "fp32-t2"),
-        "onnx-fp32-t2-nospin": lambda: OrtVariant(export, export / "model.onnx", 2, work, "fp32-t2-nospin", spin="0"),
+        "onnx-fp32-t2-nospin": lambda: OrtVariant(export, export / "model.onnx", 2, work, "fp32-t2-nospin", spin_us=0),
         "onnx-fp32-t2-ortspin": lambda: OrtVariant(export, export / "model.onnx", 2, work, "fp32-t2-ortspin",
-                                                   spin="ort"),
+                                                   spin_us=None),
         "onnx-fp32-t2-parallel": lambda: OrtVariant(export, export / "model.onnx", 2, work, "fp32-t2-par",
                                                     parallel=True, inter=2),
         "onnx-fp32-t2-basic": lambda: OrtVariant(export, export / "model.onnx", 2, work, "fp32-t2-basic",
