@@ -13,3 +13,26 @@ def test_ranking_only_keeps_the_ranking_and_the_first_answer(fake_app):
         assert (judged.answered, judged.confidence) == (ranked.answered, ranked.confidence)
         assert judged.hits[0].answer == ranked.hits[0].answer and ranked.notice is None
     assert full[0].notice is not None  # the urgent check is what batch evaluation skips
+
+
+def test_dense_similarity_is_each_passage_best_cosine_with_itself_or_one_of_its_units(fake_index):
+    import numpy as np
+
+    from qa.candidates import DenseScorer
+    from qa.index import load_index
+
+    scorer = DenseScorer(load_index(fake_index, check_corpus=False))
+    passages = len(scorer.passages)
+    assert (scorer.unit_counts == 0).any() and (scorer.unit_counts > 1).any()  # both kinds are drawn below
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        vector = rng.standard_normal(scorer.passages.shape[1]).astype(np.float32)
+        vector /= np.linalg.norm(vector)
+        # Any subset, in any order, with repeats: the scores follow the rows given.
+        rows = rng.choice(passages, size=rng.integers(1, 2 * passages), replace=True)
+        expected = [max([float(scorer.passages[row] @ vector)] + [float(u) for u in scorer.unit_scores(row, vector)])
+                    for row in rows.tolist()]
+        found = scorer.similarity(rows, vector)
+        assert found.dtype == np.float32 and found.shape == (len(rows),)
+        np.testing.assert_allclose(found, expected, rtol=0, atol=1e-6)
+    assert len(scorer.similarity(np.zeros(0, dtype=np.int64), vector)) == 0
