@@ -22,7 +22,7 @@ TOKENS_PER_RUN = 256
 # after the run, so no idle thread holds a core that another request or worker needs. On 2 cores it cut a short
 # query's encode from 3.11 to 2.58 ms p50 and its CPU time from 5.56 to 5.03 ms; ONNX Runtime's default spin
 # took 5.74 ms of CPU (README, "The ONNX encoder").
-SPIN_MICROSECONDS = 20  # the default of QA_ENCODER_SPIN_US
+SPIN_MICROSECONDS = 20  # the default of QA_ENCODER_SPIN_US (qa.settings reads it here)
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 META_FILE = "export.json"

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from qa.embedding import DEFAULT_MODEL
+from qa.onnx_encoder import SPIN_MICROSECONDS
 
 ENV_PREFIX = "QA_"
 
@@ -31,8 +32,9 @@ SETTINGS: tuple[Setting, ...] = (
             "(sentence-transformers), or auto: onnx when its export matches torch, else torch."),
     Setting("ENCODER_THREADS", 0, "Encoder threads per process (ONNX Runtime, torch, OpenMP); 0: the cores shared "
             "out between the serve workers."),
-    Setting("ENCODER_SPIN_US", 20, "Microseconds an idle ONNX Runtime pool thread spins before it sleeps: a short "
-            "query's encode is faster and uses less CPU than when the thread sleeps at once (0).", minimum=0),
+    Setting("ENCODER_SPIN_US", SPIN_MICROSECONDS, "Microseconds an idle ONNX Runtime pool thread spins before it "
+            "sleeps: a short query's encode is faster and uses less CPU than when the thread sleeps at once (0).",
+            minimum=0),
     Setting("KEEPALIVE_LINGER_MS", 2, "Milliseconds a serve thread that has just answered on a kept-alive "
             "connection waits for that connection's next request, while no other connection waits; 0: hand it "
             "back to gunicorn's poller at once, as plain gthread does.", minimum=0),
