@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import selectors
+import select
 import shutil
 import signal
 import sys
@@ -63,7 +63,7 @@ class LingeringThreadWorker(ThreadWorker):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._linger = load_settings()["KEEPALIVE_LINGER_MS"] / 1000
+        self._linger_ms = load_settings()["KEEPALIVE_LINGER_MS"]
         self._queued = 0  # connections handed to the pool that no thread has started on yet
         self._queued_lock = threading.Lock()
 
@@ -81,16 +81,17 @@ class LingeringThreadWorker(ThreadWorker):
         return keepalive
 
     def _next_request_comes(self, conn) -> bool:
-        if conn.parser is None or conn.is_http2 or self._linger <= 0:
+        if conn.parser is None or conn.is_http2 or self._linger_ms <= 0:
             return False
         if conn.parser.unreader.buf.getvalue():  # pipelined: the next request is already read
             return True
         with self._queued_lock:
             if self._queued:
                 return False
-        with selectors.DefaultSelector() as selector:
-            selector.register(conn.sock, selectors.EVENT_READ)
-            return bool(selector.select(self._linger))
+        # poll, not a selector: no epoll instance to create and close for each request
+        waiting = select.poll()
+        waiting.register(conn.sock, select.POLLIN)
+        return bool(waiting.poll(self._linger_ms))
 
 
 class JsonErrorWorker(LingeringThreadWorker):

@@ -17,7 +17,7 @@ from qa.server import LingeringThreadWorker
 
 def worker(linger_ms: float, queued: int = 0) -> LingeringThreadWorker:
     made = object.__new__(LingeringThreadWorker)  # the decision needs none of gunicorn's worker state
-    made._linger = linger_ms / 1000
+    made._linger_ms = linger_ms
     made._queued = queued
     made._queued_lock = threading.Lock()
     return made
