@@ -9,9 +9,9 @@ Run from the repository root:
 
 `record` searches each question one at a time (as the API does: k=5, highlights, urgent notice) and through the
 batch path (as `python -m qa eval` does), and writes one JSON line per question and path. Without --set it uses
-./index with every question of eval/*.jsonl (`--set index:eval`). QUESTIONS is a JSONL file with a "query"
-field, a TSV of qid<TAB>question (the dev-corpus format) or a directory of JSONL files. To add the dev sample:
-`--set index:eval --set /tmp/mq-index:eval/medquad-sample/queries.tsv`, after
+./index with every question of eval/*.jsonl (`--set index:eval`). QUESTIONS is a query file as `python -m qa
+eval --queries` takes it (JSONL with qid and query, or a TSV of qid<TAB>question) or a directory of JSONL files.
+To add the dev sample: `--set index:eval --set /tmp/mq-index:eval/medquad-sample/queries.tsv`, after
 `python -m qa build --corpus eval/medquad-sample/corpus.jsonl --index /tmp/mq-index`.
 
 `compare` counts the differences by kind and exits 1 when a decision differs: whether it answered, the passages
@@ -39,14 +39,12 @@ NOISE = ("scores", "confidence")
 
 
 def read_questions(path: Path) -> list[str]:
-    """The distinct questions of a JSONL or TSV file, or of every JSONL file in a directory."""
-    if path.is_dir():
-        return list(dict.fromkeys(q for file in sorted(path.glob("*.jsonl")) for q in read_questions(file)))
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if path.suffix == ".tsv":
-        return list(dict.fromkeys(line.split("\t", 1)[1].strip() for line in lines if "\t" in line))
-    rows = [json.loads(line) for line in lines]
-    return list(dict.fromkeys(row["query"] for row in rows if "query" in row))
+    """The distinct questions of a query file (as `python -m qa eval --queries` reads it) or of every JSONL file
+    in a directory."""
+    from qa.evaluate import load_queries
+
+    files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+    return list(dict.fromkeys(query.query for file in files for query in load_queries(file)))
 
 
 def outcome_record(name: str, path: str, outcome) -> dict:
@@ -61,14 +59,19 @@ def record(out: Path, sets: list[tuple[str, list[str]]]) -> int:
     from qa.service import open_searcher
     from qa.settings import load_settings
 
-    with out.open("w", encoding="utf-8") as sink:
-        for index_dir, questions in sets:
-            searcher = open_searcher(load_settings({"INDEX_DIR": index_dir}))
-            rows = [outcome_record(index_dir, "one", searcher.search(q)) for q in questions]
-            rows += [outcome_record(index_dir, "batch", o) for o in
-                     searcher.search_batch(questions, k=10, highlight=False, ranking_only=True)]
-            sink.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-            print(f"{index_dir}: {len(questions)} questions", file=sys.stderr)
+    partial = out.with_name(out.name + ".partial")  # renamed when whole: a failed run leaves no recording
+    try:
+        with partial.open("w", encoding="utf-8") as sink:
+            for index_dir, questions in sets:
+                searcher = open_searcher(load_settings({"INDEX_DIR": index_dir}))
+                rows = [outcome_record(index_dir, "one", searcher.search(q)) for q in questions]
+                rows += [outcome_record(index_dir, "batch", o) for o in
+                         searcher.search_batch(questions, k=10, highlight=False, ranking_only=True)]
+                sink.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+                print(f"{index_dir}: {len(questions)} questions", file=sys.stderr)
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
     return 0
 
 
@@ -117,13 +120,19 @@ def main() -> int:
     args = parser.parse_args()
     if args.command == "compare":
         return compare(args.before, args.after)
-    sets = []
-    for spec in args.set:
-        index_dir, sep, questions = spec.partition(":")
-        if not sep or not Path(questions).exists():
-            parser.error(f"--set {spec!r} is not INDEX_DIR:QUESTIONS with an existing file or directory")
-        sets.append((index_dir, read_questions(Path(questions))))
-    return record(args.out, sets or [(str(ROOT / "index"), read_questions(ROOT / "eval"))])
+    from qa.errors import QAError
+
+    try:
+        sets = []
+        for spec in args.set:
+            index_dir, sep, questions = spec.partition(":")
+            if not sep or not Path(questions).exists():
+                parser.error(f"--set {spec!r} is not INDEX_DIR:QUESTIONS with an existing file or directory")
+            sets.append((index_dir, read_questions(Path(questions))))
+        return record(args.out, sets or [(str(ROOT / "index"), read_questions(ROOT / "eval"))])
+    except QAError as exc:  # a malformed query file, a missing or stale index
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

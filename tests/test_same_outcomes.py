@@ -47,3 +47,16 @@ def test_a_changed_ranking_or_abstention_fails_and_is_named(tmp_path):
 def test_recordings_of_different_questions_are_refused(tmp_path):
     result = _compare(tmp_path, [_record("q1")], [_record("another")])
     assert result.returncode == 2 and "different questions" in result.stderr
+
+
+def test_a_malformed_question_file_or_missing_index_is_one_line_and_leaves_no_recording(tmp_path):
+    bad = tmp_path / "questions.tsv"
+    bad.write_text("no tab on this line\n", encoding="utf-8")
+    good = tmp_path / "good.tsv"
+    good.write_text("q1\twhat is relapse\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    for spec, says in ((f"index:{bad}", "expected 'qid<TAB>question'"), (f"{tmp_path / 'none'}:{good}", "no index")):
+        result = subprocess.run([sys.executable, str(SCRIPT), "record", str(out), "--set", spec],
+                                capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr
+        assert list(tmp_path.glob("out.jsonl*")) == []
