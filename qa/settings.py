@@ -1,12 +1,18 @@
-"""Every setting declared once, with its default and help; read from ``QA_*`` environment variables."""
+"""Every setting declared once, with its default and help; read from ``QA_*`` environment variables.
+
+Every ``QA_*`` variable is read here and nowhere else; lower layers get their values as arguments. The settings
+table in docs/settings.md is generated from ``SETTINGS``.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
-from qa.embedding import DEFAULT_MODEL
-from qa.onnx_encoder import SPIN_MICROSECONDS
+from qa.corpus.files import builtin_corpus
+from qa.embedding.base import DEFAULT_MODEL
+from qa.embedding.onnx_runtime import SPIN_MICROSECONDS
 
 ENV_PREFIX = "QA_"
 
@@ -24,8 +30,12 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("CORPUS", "corpus", "Corpus directory or .jsonl file the index is built from and checked against."),
-    Setting("INDEX_DIR", "index", "Directory that holds the built index."),
+    Setting("CORPUS", "", "Corpus directory or .jsonl file the index is built from and checked against. Empty: "
+            "corpus/ in the working directory when there is one (a checkout), else the guide that ships with the "
+            "package."),
+    Setting("INDEX_DIR", "", "Directory that holds the built index. Empty: index/ in the working directory when it "
+            "has a corpus/ folder, else the user's data directory ($XDG_DATA_HOME/qa/index, by default "
+            "~/.local/share/qa/index)."),
     Setting("MODEL", DEFAULT_MODEL, "Embedding model: the bundled all-MiniLM-L6-v2 or a local "
             "sentence-transformers directory. Nothing is downloaded."),
     Setting("ENCODER_BACKEND", "auto", "Query and build encoder: onnx (ONNX Runtime, no torch at serve time), torch "
@@ -102,4 +112,25 @@ def load_settings(overrides: dict | None = None, environ: dict | None = None) ->
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = value
+    if not values["CORPUS"]:
+        values["CORPUS"] = str(default_corpus())
+    if not values["INDEX_DIR"]:
+        values["INDEX_DIR"] = str(default_index_dir(environ))
     return values
+
+
+def _checkout() -> bool:
+    """Whether the working directory holds a corpus/ folder: a checkout, or a deployment laid out like one."""
+    return Path("corpus").is_dir()
+
+
+def default_corpus() -> Path:
+    return Path("corpus") if _checkout() else builtin_corpus()
+
+
+def default_index_dir(environ=None) -> Path:
+    if _checkout():
+        return Path("index")
+    environ = os.environ if environ is None else environ
+    data = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "qa" / "index"

@@ -26,11 +26,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from scripts.bench_http import Server, latency_run, load_run, worker_memory  # noqa: E402
+from bench_http import Server, latency_run, load_run, worker_memory
 
 LABELLED = ROOT / "eval" / "guide_questions.jsonl"
 _TAILS = ("", " please", " for my son", " for my daughter", " now", " today", " exactly", " in children",
@@ -63,8 +62,8 @@ def bare_encode_ms(model, questions: list[str]) -> list[float]:
 
 def quality(settings: dict, reference_encoder) -> dict:
     """Top-5 agreement of the served encoder with the torch reference, and the eval metrics of both."""
-    from qa.evaluate import gold_metrics, load_queries, run_queries
-    from qa.service import open_searcher
+    from qa.evaluation import gold_metrics, load_queries, run_queries
+    from qa.wiring import open_searcher
 
     queries = load_queries(LABELLED)
     served = open_searcher(settings)
@@ -84,7 +83,7 @@ def quality(settings: dict, reference_encoder) -> dict:
 
 def batch_rate(searcher, questions: list[str]) -> float:
     """Queries per second of `python -m qa eval`'s batch path over distinct short questions."""
-    from qa.evaluate import LabelledQuery, run_queries
+    from qa.evaluation import LabelledQuery, run_queries
 
     queries = [LabelledQuery(str(i), q) for i, q in enumerate(questions)]
     run_queries(searcher, queries[:64])  # warm-up

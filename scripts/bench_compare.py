@@ -19,11 +19,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from scripts.bench import distinct_questions, ensure_index, percentile  # noqa: E402
-from scripts.bench_http import Server, latency_run, load_run  # noqa: E402
+from bench import distinct_questions, ensure_index, percentile
+from bench_http import Server, latency_run, load_run
 
 QUESTIONS_PER_ROUND = 100
 LOAD_REQUESTS = 300

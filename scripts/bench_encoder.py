@@ -27,13 +27,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import numpy as np  # noqa: E402
-
-from scripts.bench import LABELLED, ensure_index  # noqa: E402
+import numpy as np
+from bench import LABELLED, ensure_index
 
 DEV_SAMPLE = ROOT / "eval" / "medquad-sample"
 
@@ -91,7 +89,7 @@ class OrtVariant:
 
         import onnxruntime
 
-        from qa.onnx_encoder import SPIN_MICROSECONDS, OnnxEncoder, session_options
+        from qa.embedding.onnx_runtime import SPIN_MICROSECONDS, OnnxEncoder, session_options
 
         folder = work / name
         folder.mkdir(parents=True, exist_ok=True)
@@ -199,7 +197,7 @@ def variants(export: Path, model_dir: str, work: Path, only: set[str]) -> dict:
 
 
 def plain_graph(model_dir: str, path: Path) -> Path:
-    from qa.onnx_export import _eager, _torch_export
+    from qa.embedding.onnx_export import _eager, _torch_export
 
     if not path.exists():
         _torch_export(_eager(Path(model_dir), None), path)
@@ -207,8 +205,8 @@ def plain_graph(model_dir: str, path: Path) -> Path:
 
 
 def guide_run(settings: dict, encoder) -> tuple:
-    from qa.evaluate import load_queries, run_queries
-    from qa.service import open_searcher
+    from qa.evaluation import load_queries, run_queries
+    from qa.wiring import open_searcher
 
     queries = load_queries(LABELLED)
     return queries, run_queries(open_searcher(settings, encoder=encoder), queries)
@@ -217,7 +215,7 @@ def guide_run(settings: dict, encoder) -> tuple:
 def agreement(settings: dict, encoder, reference_run: tuple) -> dict:
     """Top-5 agreement with the reference encoder's rankings on the labelled set, and the guide metrics that drop
     (as scripts/bench.py judges the served encoder)."""
-    from qa.evaluate import gold_metrics
+    from qa.evaluation import gold_metrics
 
     queries, theirs = reference_run
     mine = guide_run(settings, encoder)[1]
@@ -233,9 +231,9 @@ def agreement(settings: dict, encoder, reference_run: tuple) -> dict:
 
 
 def dev_sample_rr(encoder, index_dir: Path) -> float:
-    from qa import evaluate as ev
-    from qa.service import open_searcher
+    from qa import evaluation as ev
     from qa.settings import load_settings
+    from qa.wiring import open_searcher
 
     searcher = open_searcher(load_settings({"INDEX_DIR": str(index_dir)}), encoder=encoder)
     queries = ev.load_queries(DEV_SAMPLE / "queries.tsv")
@@ -244,7 +242,7 @@ def dev_sample_rr(encoder, index_dir: Path) -> float:
 
 
 def speed(encoder, searcher, texts: list[str]) -> dict:
-    from qa.evaluate import LabelledQuery, run_queries
+    from qa.evaluation import LabelledQuery, run_queries
 
     single = []
     for text in texts[:200]:
@@ -274,10 +272,10 @@ def main() -> int:
     parser.add_argument("--no-dev-sample", action="store_true")
     args = parser.parse_args()
 
-    from qa.build import build_index
     from qa.embedding import SentenceTransformerEncoder, checked_export, resolve_model_path
-    from qa.service import open_searcher
+    from qa.index.build import build_index
     from qa.settings import load_settings
+    from qa.wiring import open_searcher
 
     ensure_index(args.index, args.corpus)
     settings = load_settings({"INDEX_DIR": args.index, "CORPUS": args.corpus})

@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from qa.ann import HNSW, apply_search_params, build_ann, choose_index_spec, ivf_spec, recall_at_k  # noqa: E402
+from qa.index.ann import HNSW, apply_search_params, build_ann, choose_index_spec, ivf_spec, recall_at_k
 
 DIM = 384
 TARGET_RECALL = 0.99

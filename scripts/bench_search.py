@@ -13,11 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 QUESTIONS = ["what is MRD", "red dots on her skin", "it came back after 2 years", "how do we prevent infections",
@@ -39,8 +36,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=50)
     args = parser.parse_args()
 
-    from qa.api import create_app
-    from qa.evaluate import LabelledQuery, run_queries
+    from qa.evaluation import LabelledQuery, run_queries
+    from qa.web import create_app
 
     app = create_app({"INDEX_DIR": args.index})
     searcher = app.extensions["searcher"]

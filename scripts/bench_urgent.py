@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -48,27 +46,28 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    from qa.notices import load_notices
+    from qa.evaluation import load_urgent_questions
     from qa.settings import load_settings
-    from qa.urgent_cli import load_labelled, query_vectors
+    from qa.wiring import load_notices
 
     started = time.perf_counter()
     notices = load_notices(ROOT / "corpus" / "notices.json")
     print(f"start-up: loading notices.json and urgent.json: {(time.perf_counter() - started) * 1000:.1f} ms")
 
-    from qa.service import open_searcher
+    from qa.wiring import open_searcher
 
     searcher = open_searcher(load_settings({"INDEX_DIR": args.index}))
-    items = load_labelled(ROOT / "eval" / "urgent_questions.jsonl")
+    items = load_urgent_questions(ROOT / "eval" / "urgent_questions.jsonl")
     questions = [item.query for item in items]
-    vectors = query_vectors(searcher, questions)
+    vectors = searcher.query_vectors(questions)
     detector = searcher.notices.urgent
+    examples = detector.examples
 
-    cached = detector._cache is not None and detector._cache.is_file()
+    cached = examples.cache_path is not None and examples.cache_path.is_file()
     started = time.perf_counter()
-    detector._example_vectors()
-    how = f"reading {detector._cache}" if cached else "encoding them (and writing the cache file)"
-    print(f"first use of the {sum(len(v) for v in detector.examples.values())} example sentences, {how}: "
+    examples.vectors()
+    how = f"reading {examples.cache_path}" if cached else "encoding them (and writing the cache file)"
+    print(f"first use of the {sum(len(v) for v in examples.examples.values())} example sentences, {how}: "
           f"{(time.perf_counter() - started) * 1000:.1f} ms (once per process)")
 
     for question in questions:  # warm the stemmer and wordfreq caches, as a running service has them

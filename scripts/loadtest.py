@@ -27,10 +27,6 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.support import free_port, qa_env  # noqa: E402
-
 WINDOW = 10.0  # seconds compared at the start and the end of the measured run
 
 
@@ -42,6 +38,20 @@ def questions(seed: int) -> list[str]:
     variants = [prefix + (q.lower() if n % 2 else q) for n, q in enumerate(base) for prefix in prefixes]
     random.Random(seed).shuffle(variants)
     return variants
+
+
+def free_port() -> int:
+    """A port nothing listens on, on loopback."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def qa_env() -> dict:
+    """The server's environment: offline, and unbuffered so its log is complete when it stops."""
+    return dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
 
 
 def server_rss(pid: int | None) -> int | None:

@@ -16,11 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -35,10 +32,10 @@ def main() -> None:
     import faiss
     from sentence_transformers import SentenceTransformer
 
-    from qa import evaluate as ev
+    from qa import evaluation as ev
     from qa.corpus import load_corpus
+    from qa.corpus.splitter import split_document
     from qa.embedding import resolve_model_path
-    from qa.splitter import split_document
 
     corpus = load_corpus(args.corpus)
     queries = [q for q in ev.load_queries(args.queries) if not q.out_of_scope]

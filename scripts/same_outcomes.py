@@ -29,7 +29,6 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -41,7 +40,7 @@ NOISE = ("scores", "confidence")
 def read_questions(path: Path) -> list[str]:
     """The distinct questions of a query file (as `python -m qa eval --queries` reads it) or of every JSONL file
     in a directory."""
-    from qa.evaluate import load_queries
+    from qa.evaluation import load_queries
 
     files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
     return list(dict.fromkeys(query.query for file in files for query in load_queries(file)))
@@ -56,8 +55,8 @@ def outcome_record(name: str, path: str, outcome) -> dict:
 
 
 def record(out: Path, sets: list[tuple[str, list[str]]]) -> int:
-    from qa.service import open_searcher
     from qa.settings import load_settings
+    from qa.wiring import open_searcher
 
     partial = out.with_name(out.name + ".partial")  # renamed when whole: a failed run leaves no recording
     try:

@@ -32,7 +32,7 @@ def real_encoder():
 @pytest.fixture(scope="session")
 def real_index(tmp_path_factory, guide_corpus, real_encoder) -> Path:
     """The guide indexed with the real bundled model."""
-    from qa.build import build_index
+    from qa.index.build import build_index
 
     index_dir = tmp_path_factory.mktemp("real-index")
     build_index(guide_corpus, index_dir, real_encoder)
@@ -52,9 +52,9 @@ def app_config(index_dir: Path, corpus: Path, model: str) -> dict:
 
 @pytest.fixture(scope="session")
 def real_app(real_index, guide_corpus, real_encoder):
-    from qa.api import create_app
-    from qa.service import open_searcher
     from qa.settings import load_settings
+    from qa.web import create_app
+    from qa.wiring import open_searcher
 
     config = app_config(real_index, guide_corpus, "all-MiniLM-L6-v2")
     app = create_app(config, searcher=open_searcher(load_settings(config), encoder=real_encoder))
@@ -70,8 +70,8 @@ def real_client(real_app):
 @pytest.fixture(scope="session")
 def fake_index(tmp_path_factory, guide_corpus) -> Path:
     """The guide indexed with the hashing fake encoder: fast, deterministic, no model."""
-    from qa.build import build_index
     from qa.embedding import load_encoder
+    from qa.index.build import build_index
 
     index_dir = tmp_path_factory.mktemp("fake-index")
     build_index(guide_corpus, index_dir, load_encoder(FAKE_MODEL))
@@ -80,7 +80,7 @@ def fake_index(tmp_path_factory, guide_corpus) -> Path:
 
 @pytest.fixture(scope="session")
 def fake_app(fake_index, guide_corpus):
-    from qa.api import create_app
+    from qa.web import create_app
 
     app = create_app(app_config(fake_index, guide_corpus, FAKE_MODEL))
     app.config["TESTING"] = True

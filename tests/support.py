@@ -56,7 +56,10 @@ class Server:
 
     Its output goes to a file, never a pipe: a pipe nobody reads fills up and blocks the server's logging."""
 
-    def __init__(self, *args: str, startup_timeout: float = 240, ready_path: str = "/healthz", **env: str) -> None:
+    def __init__(self, *args: str, startup_timeout: float = 240, ready_path: str = "/healthz",
+                 command: list[str] | None = None, cwd: Path = ROOT, **env: str) -> None:
+        self.command = command or [sys.executable, "-m", "qa"]  # or an installed `qa` script
+        self.cwd = cwd
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = ["serve", "--host", "127.0.0.1", "--port", str(self.port), *args]
@@ -72,7 +75,7 @@ class Server:
         return Path(self._output.name).read_text(encoding="utf-8", errors="replace")
 
     def __enter__(self) -> Server:
-        self.process = subprocess.Popen([sys.executable, "-m", "qa", *self.args], cwd=ROOT, env=qa_env(**self.env),
+        self.process = subprocess.Popen([*self.command, *self.args], cwd=self.cwd, env=qa_env(**self.env),
                                         stdout=self._output, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:

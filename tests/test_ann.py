@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.ann import FLAT_MAX, HNSW, build_ann, choose_index_spec, ivf_spec, open_ann, recall_at_k, save_ann
+from qa.index.ann import FLAT_MAX, HNSW, build_ann, choose_index_spec, ivf_spec, open_ann, recall_at_k, save_ann
 
 
 def unit_vectors(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.splitter import sub_unit_spans
+from qa.corpus.splitter import sub_unit_spans
 
 
 @pytest.mark.parametrize("query", ["red dots on her skin", "what is MRD", "fever", '"intrathecal chemotherapy"'])

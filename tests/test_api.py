@@ -31,7 +31,7 @@ def answering_app(fake_app, tmp_path_factory):
     The abstention threshold in corpus/retrieval.json is calibrated for the real model; the hashing fake's
     similarities mean nothing against it, so these shape tests must not depend on it.
     """
-    from qa.api import create_app
+    from qa.web import create_app
 
     settings = json.loads((ROOT / "corpus" / "retrieval.json").read_text(encoding="utf-8"))
     settings["abstain_below"] = -1e9
@@ -58,7 +58,7 @@ def calibrated_client(fake_app):
 
 def _app_with(fake_app, **overrides):
     """Another app over the same loaded searcher, with some settings changed."""
-    from qa.api import create_app
+    from qa.web import create_app
 
     config = {name: fake_app.config[name] for name in DEFAULTS}
     config.update(overrides)
@@ -336,8 +336,9 @@ def test_405_carries_an_allow_header(client, method, path, allowed):
 
 
 def test_body_over_the_size_limit_is_json_413(client):
-    from qa.api import MAX_BODY_BYTES
+    from qa.settings import DEFAULTS
 
+    MAX_BODY_BYTES = DEFAULTS["MAX_BODY_BYTES"]
     response = client.post("/api/search", data=b"{" + b" " * MAX_BODY_BYTES + b"}", content_type="application/json")
     assert_error(response, 413, mentions=(str(MAX_BODY_BYTES),))
 
@@ -351,7 +352,7 @@ def test_an_unexpected_failure_is_a_json_500(fake_app):
 
         search_batch = search
 
-    from qa.api import create_app
+    from qa.web import create_app
 
     app = create_app({name: fake_app.config[name] for name in DEFAULTS}, searcher=Broken())
     client = app.test_client()

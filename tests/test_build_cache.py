@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from qa.build import BuildOptions, build_index
 from qa.embedding import HashingEncoder, LazyEncoder
 from qa.index import load_index, stored_vectors
+from qa.index.build import BuildOptions, build_index
 
 DOCUMENTS = [
     {"id": f"doc{i}", "title": f"Topic {i}", "publisher": "test", "url": "", "format": "text",

@@ -68,7 +68,7 @@ def cli_index(tmp_path_factory, cli_corpus) -> Path:
 @pytest.fixture(scope="module")
 def cli_app(cli_index, cli_corpus, retrieval_file):
     """The API over the same index and settings that the CLI uses (its defaults resolve from the repo root)."""
-    from qa.api import create_app
+    from qa.web import create_app
 
     app = create_app({
         "INDEX_DIR": str(cli_index), "CORPUS": str(cli_corpus), "MODEL": FAKE_MODEL,

@@ -6,8 +6,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
-from qa.openapi import build_spec
 from qa.settings import DEFAULTS
+from qa.web.openapi import build_spec
 
 # Built at import for pytest's parametrization; a test below checks the app serves exactly this document.
 # (schemathesis' lazy fixture loader does not work with pytest 9.)
@@ -44,7 +44,7 @@ def test_the_document_describes_every_endpoint_and_the_error_shape(client):
 
 def test_the_limits_in_the_document_are_the_ones_enforced(fake_app, client):
     """The document is built from the same models (and settings) that validate requests: they cannot drift."""
-    from qa.api import create_app
+    from qa.web import create_app
 
     config = {name: fake_app.config[name] for name in DEFAULTS} | {"MAX_K": 7, "MAX_QUERY_CHARS": 50}
     app = create_app(config, searcher=fake_app.extensions["searcher"])
@@ -69,3 +69,54 @@ def test_docs_page_is_self_contained(client):
     script = client.get("/docs/docs.js")
     assert script.status_code == 200 and "openapi.json" in script.get_data(as_text=True)
     assert client.get("/docs/docs.css").status_code == 200
+
+
+def _closed(schema: dict, spec: dict, seen: set[str]) -> list[str]:
+    """Object schemas reachable from ``schema`` that accept fields they do not document."""
+    open_ones = []
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name in seen:
+            return []
+        seen.add(name)
+        return _closed(spec["components"]["schemas"][name], spec, seen)
+    if schema.get("type") == "object" and "properties" in schema and schema.get("additionalProperties") is not False:
+        open_ones.append(schema.get("title", "?"))
+    for value in schema.values():
+        children = value if isinstance(value, list) else [value]
+        for child in children:
+            if isinstance(child, dict):
+                open_ones += _closed(child, spec, seen)
+    return open_ones
+
+
+def test_every_response_schema_is_closed_and_documents_the_answer_field(client):
+    """Responses are built from these models: a field the models lack cannot be sent, and schemathesis (above)
+    rejects any undocumented one, because no response schema accepts extra fields."""
+    spec = client.get("/openapi.json").get_json()
+    for name in ("SearchResponse", "BatchResponse", "PassageBody", "Health", "Ready", "ErrorBody"):
+        assert _closed({"$ref": f"#/components/schemas/{name}"}, spec, set()) == [], name
+    result = spec["components"]["schemas"]["Result"]
+    assert "answer" in result["properties"] and "answer" in result["required"]
+    assert "low_confidence" in result["properties"] and "low_confidence" not in result["required"]
+
+
+def test_a_field_the_models_do_not_declare_cannot_be_sent():
+    import pytest
+    from pydantic import ValidationError
+
+    from qa.web.schemas import Citation
+
+    with pytest.raises(ValidationError, match="extra"):
+        Citation(title="t", publisher="p", section="s", reviewed="r", url="", text="x", summary="made up")
+
+
+def test_every_error_status_in_the_document_lists_the_codes_of_the_one_table(client):
+    from qa.errors import ERROR_CODES
+
+    spec = client.get("/openapi.json").get_json()
+    described = spec["paths"]["/api/search"]["get"]["responses"]
+    for error in ERROR_CODES:
+        if error.http and str(error.status) in described:
+            assert error.code in described[str(error.status)]["description"], error.code
+    assert "invalid_file" not in described["400"]["description"]  # the command line's own, never the API's

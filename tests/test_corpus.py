@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from qa.corpus import corpus_hash, load_corpus
+from qa.corpus.splitter import SplitOptions, split_document
 from qa.errors import CorpusError
-from qa.splitter import SplitOptions, split_document
 from tests.support import ROOT
 
 FAKE_MODEL = "hash:64"
@@ -193,9 +193,9 @@ def test_jsonl_documents_split_into_many_exact_passages(jsonl_corpus):
 
 
 def test_jsonl_titles_and_urls_travel_into_citations(jsonl_corpus, tmp_path):
-    from qa.api import create_app
-    from qa.build import build_index
     from qa.embedding import load_encoder
+    from qa.index.build import build_index
+    from qa.web import create_app
 
     index_dir = tmp_path / "index"
     build_index(jsonl_corpus, index_dir, load_encoder(FAKE_MODEL))

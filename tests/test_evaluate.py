@@ -11,7 +11,7 @@ import ir_measures
 import pytest
 from ir_measures import AP, RR, R, Success, nDCG
 
-from qa import evaluate as ev
+from qa import evaluation as ev
 from qa.index import read_manifest
 from tests.support import ROOT, run_qa
 

@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.build import BuildOptions, build_index
 from qa.corpus import load_corpus
+from qa.corpus.splitter import split_document
 from qa.embedding import load_encoder
 from qa.errors import IndexLoadError, QAError
-from qa.index import embedding_input, live_path, load_index
+from qa.index import live_path, load_index
+from qa.index.build import BuildOptions, build_index
+from qa.index.inputs import embedding_input
 from qa.search import Searcher
-from qa.splitter import split_document
 from tests.support import ROOT, copy_corpus, qa_env
 
 FAKE_MODEL = "hash:64"
@@ -133,8 +134,8 @@ def test_stored_vectors_are_the_encoded_passages(built, encoder):
 def test_plain_vectors_are_each_passage_and_each_unit_on_its_own(built, encoder):
     """The guide's build.json asks for encoded plain vectors: each passage's text and each sentence or list item,
     embedded without title or section path; the unit spans slice exactly those units out of their passages."""
-    from qa.index import plain_typography
-    from qa.splitter import sub_units
+    from qa.corpus.splitter import sub_units
+    from qa.text import plain_typography
 
     loaded = load_index(built[0])
     assert loaded.manifest["build"]["plain_vectors"] == "encoded"
@@ -444,7 +445,7 @@ def test_next_build_removes_old_abandoned_temporary_builds(index_copy, corpus_di
 
 
 def test_passage_only_build_loads_and_searches(tmp_path, guide_corpus):
-    from qa.build import BuildOptions
+    from qa.index.build import BuildOptions
     from qa.search import Searcher
 
     encoder = load_encoder("hash:64")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.build import build_index
 from qa.embedding import load_encoder
 from qa.index import load_index
+from qa.index.build import build_index
 from tests.support import ROOT, free_port, run_qa
 
 FAKE = "hash:256"
@@ -42,7 +42,7 @@ def _state(index_dir: Path) -> tuple[Path, list[str]]:
 # --------------------------------------------------------------------------- disk full and read-only, simulated
 
 
-@pytest.mark.parametrize("where", ["qa.build._write_jsonl", "qa.build._write_atomic"])
+@pytest.mark.parametrize("where", ["qa.index.build._write_jsonl", "qa.index.build._write_atomic"])
 def test_a_disk_that_fills_during_a_build_leaves_the_old_index(live, monkeypatch, capsys, where):
     from qa import cli
 
@@ -67,7 +67,7 @@ def test_a_read_only_index_directory_gives_a_clear_build_error(live, monkeypatch
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system", str(live / "builds"))
 
-    monkeypatch.setattr("qa.build.tempfile.mkdtemp", read_only)
+    monkeypatch.setattr("qa.index.build.tempfile.mkdtemp", read_only)
     status = cli.main(["build", "--model", FAKE, "--corpus", str(ROOT / "corpus"), "--index", str(live), "--quiet"])
     (line,) = [row for row in capsys.readouterr().err.splitlines() if row.startswith("error")]
     assert status == 2 and "Read-only file system" in line and str(live) in line

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.lexical import LexicalIndex, tokenize
+from qa.index.lexical import LexicalIndex
+from qa.text import bm25_tokens as tokenize
 
 TEXTS = [
     "A stem cell (bone marrow) transplant may be an option.",
@@ -62,8 +63,8 @@ def test_empty_terms_cover_nothing(lexical):
 
 
 def test_coverage_terms_are_one_group_per_word_or_lay_phrase():
-    from qa.confidence import coverage_terms
-    from qa.query import TermList, analyse
+    from qa.search.analysis import TermList, analyse
+    from qa.search.confidence import coverage_terms
 
     lay = TermList([(("bmt",), "stem cell bone marrow transplant")])
     terms = coverage_terms(analyse("how much does a bmt cost, what does a bmt cost", lay))
@@ -76,7 +77,7 @@ def test_tokenize_matches_bm25s_on_real_corpus_text():
     import bm25s
 
     from qa.corpus import load_corpus
-    from qa.lexical import _stemmer
+    from qa.text.words import _stemmer
 
     root = Path(__file__).resolve().parents[1]
     texts = [document.text for document in load_corpus(root / "corpus").documents]

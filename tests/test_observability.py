@@ -13,7 +13,7 @@ SECRET = "my daughter has leukemia and a rash"
 
 
 def _app(fake_app, **overrides):
-    from qa.api import create_app
+    from qa.web import create_app
 
     config = {name: fake_app.config[name] for name in DEFAULTS} | overrides
     app = create_app(config, searcher=fake_app.extensions["searcher"])
@@ -104,7 +104,7 @@ def test_log_queries_setting_parses_from_the_environment():
 
 
 def test_readyz_names_the_index_and_model(client, fake_app):
-    from qa.identity import index_id
+    from qa.index.layout import index_id
 
     body = client.get("/readyz").get_json()
     manifest = fake_app.extensions["searcher"].index.manifest
@@ -131,7 +131,7 @@ def test_every_search_response_carries_the_index_id(client):
 
 
 def test_index_id_changes_with_the_manifest():
-    from qa.identity import index_id
+    from qa.index.layout import index_id
 
     manifest = {"model": "m", "built_at": "2026-01-01T00:00:00Z", "passages": 3}
     assert index_id(manifest) == index_id(dict(reversed(list(manifest.items()))))

@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 
 from qa.embedding import checked_export, load_encoder
+from qa.embedding.onnx_runtime import (
+    EXPORT_VERSION,
+    META_FILE,
+    MIN_COSINE,
+    default_threads,
+    export_dir,
+    model_fingerprint,
+)
 from qa.errors import ModelError
-from qa.onnx_encoder import EXPORT_VERSION, META_FILE, MIN_COSINE, default_threads, export_dir, model_fingerprint
 from tests.support import ROOT, run_qa
 
 
@@ -50,7 +57,7 @@ def test_an_export_without_its_files_is_not_trusted(model_dir, tmp_path):
     entry = export_dir(str(model_dir), model_dir, cache)
     entry.mkdir(parents=True)
     (entry / META_FILE).write_text(json.dumps({"export_version": EXPORT_VERSION, "passed": True}))
-    from qa.onnx_encoder import read_export
+    from qa.embedding.onnx_runtime import read_export
 
     assert read_export(entry) is None  # model.onnx and tokenizer.json are missing
 
@@ -83,8 +90,8 @@ def test_onnx_vectors_match_torch_over_lengths_and_mixed_batches(real_encoder):
     from sentence_transformers import SentenceTransformer
 
     from qa.embedding import resolve_model_path
-    from qa.onnx_encoder import OnnxEncoder
-    from qa.onnx_export import check_texts
+    from qa.embedding.onnx_export import check_texts
+    from qa.embedding.onnx_runtime import OnnxEncoder
 
     onnx = load_encoder(backend="onnx")
     assert isinstance(onnx, OnnxEncoder)
@@ -106,7 +113,7 @@ def test_onnx_vectors_match_torch_over_lengths_and_mixed_batches(real_encoder):
 def test_serving_with_onnx_never_imports_torch(real_index, guide_corpus, real_encoder):
     script = (
         "import sys, json\n"
-        "from qa.api import create_app\n"
+        "from qa.web import create_app\n"
         f"app = create_app({{'INDEX_DIR': {str(real_index)!r}, 'CORPUS': {str(guide_corpus)!r}, "
         "'ENCODER_BACKEND': 'onnx'})\n"
         "body = app.test_client().get('/api/search?q=what+is+MRD').get_json()\n"
@@ -121,7 +128,7 @@ def test_serving_with_onnx_never_imports_torch(real_index, guide_corpus, real_en
 
 
 def test_the_remembered_fingerprint_changes_with_the_export_version(model_dir, tmp_path, monkeypatch):
-    import qa.onnx_encoder as onnx_encoder
+    import qa.embedding.onnx_runtime as onnx_encoder
 
     cache = tmp_path / "cache"
     first = model_fingerprint(model_dir, cache)
@@ -130,7 +137,7 @@ def test_the_remembered_fingerprint_changes_with_the_export_version(model_dir, t
 
 
 def test_token_runs_sort_by_length_and_respect_both_limits():
-    from qa.onnx_encoder import token_runs
+    from qa.embedding.onnx_runtime import token_runs
 
     lengths = [30, 5, 200, 5, 12, 300, 7, 12]
     runs = token_runs(lengths, batch_size=3, tokens_per_run=64)
@@ -148,7 +155,7 @@ def test_token_runs_sort_by_length_and_respect_both_limits():
 @pytest.mark.slow
 def test_grouped_and_deduplicated_batches_give_each_text_its_own_vector(real_encoder):
     """Repeated texts, mixed lengths and any batch size: row i is always the vector of text i alone."""
-    from qa.onnx_encoder import OnnxEncoder
+    from qa.embedding.onnx_runtime import OnnxEncoder
 
     onnx = load_encoder(backend="onnx")
     assert isinstance(onnx, OnnxEncoder)

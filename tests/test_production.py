@@ -278,7 +278,7 @@ def test_a_build_killed_at_any_point_leaves_the_previous_index_serving(server):
             time.sleep(0.3)
     assert load.failures == [], load.failures[:5]
     live = json.loads((server.index_dir / "current" / "manifest.json").read_text(encoding="utf-8"))
-    from qa.identity import index_id
+    from qa.index.layout import index_id
 
     time.sleep(1.0)
     assert {ready_id(server) for _ in range(10)} == {index_id(live)}

@@ -18,7 +18,7 @@ GUIDE_METRICS = ("hit@1", "hit@3", "oos_abstention", "coverage", "confidence_auc
 
 @pytest.fixture(scope="module")
 def metrics(real_app):
-    from qa import evaluate as ev
+    from qa import evaluation as ev
 
     queries = ev.load_queries(QUERIES)
     results = ev.run_queries(real_app.extensions["searcher"], queries)
@@ -38,10 +38,10 @@ def test_the_marked_sentence_is_right_when_the_passage_is(metrics):
 @pytest.fixture(scope="module")
 def dev_sample_rr(tmp_path_factory, real_encoder):
     """The development corpus sample, built and scored as a new corpus is: default settings, no calibration."""
-    from qa import evaluate as ev
-    from qa.build import build_index
-    from qa.service import open_searcher
+    from qa import evaluation as ev
+    from qa.index.build import build_index
     from qa.settings import load_settings
+    from qa.wiring import open_searcher
 
     index_dir = tmp_path_factory.mktemp("dev-sample-index")
     build_index(DEV_SAMPLE / "corpus.jsonl", index_dir, real_encoder)
@@ -62,7 +62,7 @@ def test_dev_sample_is_substantial():
 
 
 def test_labelled_set_is_substantial():
-    from qa import evaluate as ev
+    from qa import evaluation as ev
 
     queries = ev.load_queries(QUERIES)
     assert len(queries) >= 80
@@ -70,7 +70,7 @@ def test_labelled_set_is_substantial():
 
 
 def test_every_gold_quote_is_in_the_guide():
-    from qa import evaluate as ev
+    from qa import evaluation as ev
 
     guide = (ROOT / "corpus" / "relapsed-refractory-all.txt").read_text(encoding="utf-8")
     for query in ev.load_queries(QUERIES):
@@ -93,12 +93,15 @@ HELD_OUT_REPEATS = {"x": 14}
 
 @pytest.fixture(scope="module")
 def urgent_figures(real_app):
-    from qa.urgent_cli import evaluate, load_labelled, score
+    from qa.evaluation import load_urgent_questions
+    from qa.evaluation.urgent import decide_all, score
 
+    searcher = real_app.extensions["searcher"]
     figures = {}
     for name, path in URGENT_SETS.items():
-        items = load_labelled(path)
-        decisions, _ = evaluate(real_app.extensions["searcher"], items)
+        items = load_urgent_questions(path)
+        vectors = searcher.query_vectors([item.query for item in items])
+        decisions, _ = decide_all(searcher.notices.urgent, items, vectors)
         figures[name] = score(items, [d.fires for d in decisions])
     return figures
 
@@ -112,9 +115,9 @@ def test_urgent_notice_stays_within_its_floors(urgent_figures, name):
 
 
 def test_urgent_sets_are_substantial():
-    from qa.urgent_cli import load_labelled
+    from qa.evaluation import load_urgent_questions
 
-    sets = {name: load_labelled(path) for name, path in URGENT_SETS.items()}
+    sets = {name: load_urgent_questions(path) for name, path in URGENT_SETS.items()}
     for items in sets.values():
         assert sum(i.urgent for i in items) >= 100 and sum(not i.urgent for i in items) >= 200
     assert {i.split for i in sets["a"]} == {"dev", "test"}

@@ -59,7 +59,7 @@ def test_a_short_answer_is_judged_on_its_own_words(real_client):
     for the first question): confidence must also weigh the passage's text alone."""
     import numpy as np
 
-    from qa.index import plain_typography
+    from qa.text import plain_typography
 
     question, expected = "is there a study or trial she could be in", "offered as part of a clinical trial"
     searcher = real_client.application.extensions["searcher"]
@@ -108,7 +108,7 @@ def test_urgent_notice_fires_exactly_on_the_labelled_emergencies():
     """Over the whole labelled set: every `urgent` question gets the notice and no other question does."""
     import json
 
-    from qa.notices import load_notices
+    from qa.wiring import load_notices
     from tests.support import ROOT
 
     notices = load_notices(ROOT / "corpus" / "notices.json")

@@ -18,8 +18,8 @@ def test_ranking_only_keeps_the_ranking_and_the_first_answer(fake_app):
 def test_dense_similarity_is_each_passage_best_cosine_with_itself_or_one_of_its_units(fake_index):
     import numpy as np
 
-    from qa.candidates import DenseScorer
     from qa.index import load_index
+    from qa.search.candidates import DenseScorer
 
     scorer = DenseScorer(load_index(fake_index, check_corpus=False))
     passages = len(scorer.passages)

@@ -16,8 +16,8 @@ def encoder():
 
 
 def test_a_small_corpus_is_searched_exactly_and_the_choice_is_recorded(tmp_path, encoder):
-    from qa.build import build_index
     from qa.index import load_index
+    from qa.index.build import build_index
 
     manifest = build_index(ROOT / "corpus", tmp_path / "index", encoder)
     assert {spec["type"] for spec in manifest["search_index"].values()} == {"flat"}
@@ -26,15 +26,14 @@ def test_a_small_corpus_is_searched_exactly_and_the_choice_is_recorded(tmp_path,
 
 
 def test_a_large_corpus_gets_an_ivf_index_that_finds_what_exact_search_finds(tmp_path, encoder, monkeypatch):
-    import qa.build
-    from qa import ann
-    from qa.build import build_index
-    from qa.index import load_index
+    import qa.index.build
+    from qa.index import ann, load_index
+    from qa.index.build import build_index
     from qa.search import Searcher
 
     exact = Searcher(load_index(_built(build_index, tmp_path / "exact", encoder), check_corpus=False), encoder)
     # Pretend the guide is large: every vector file past zero vectors gets an IVF spec, probing every list.
-    monkeypatch.setattr(qa.build, "choose_index_spec",
+    monkeypatch.setattr(qa.index.build, "choose_index_spec",
                         lambda n, dim: ann.ivf_spec(max(n, 16 * 39), dim) if n else {"type": "flat", "dim": dim})
     manifest_dir = _built(build_index, tmp_path / "ivf", encoder)
     loaded = load_index(manifest_dir, check_corpus=False)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.lexical import stem
-from qa.query import normalise_words
+from qa.text import normalise_words, stem
 from tests.support import ROOT
 
 pytestmark = pytest.mark.slow

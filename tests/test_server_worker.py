@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from qa.errors import ModelError
-from qa.server import LingeringThreadWorker
+from qa.server.worker import LingeringThreadWorker
 
 
 def worker(linger_ms: float, queued: int = 0) -> LingeringThreadWorker:
@@ -73,7 +73,7 @@ def test_http2_and_unparsed_connections_go_back_to_the_poller(connection):
 
 
 def test_the_encoder_refuses_a_negative_spin():
-    from qa.onnx_encoder import OnnxEncoder
+    from qa.embedding.onnx_runtime import OnnxEncoder
 
     with pytest.raises(ModelError, match="QA_ENCODER_SPIN_US"):
         OnnxEncoder("model", "/nonexistent", spin_us=-1)

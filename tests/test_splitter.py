@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from qa.corpus import Document, load_corpus
-from qa.splitter import SECTION_SEPARATOR, Passage, SplitOptions, split_document
+from qa.corpus.splitter import SECTION_SEPARATOR, Passage, SplitOptions, split_document
 from tests.support import ROOT
 
 GUIDE_ID = "relapsed-refractory-all"
@@ -162,7 +162,7 @@ def test_ids_are_unique_and_stable(guide_passages):
 
 def test_ids_are_stable_across_processes(guide_passages):
     """Ids must not depend on Python's per-process hash seed."""
-    script = ("from qa.corpus import load_corpus; from qa.splitter import split_document; "
+    script = ("from qa.corpus import load_corpus; from qa.corpus.splitter import split_document; "
               "print('\\n'.join(p.id for p in split_document(load_corpus('corpus').documents[0])))")
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
                             env={"PYTHONHASHSEED": "12345", "PATH": "/usr/bin:/bin"})

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from qa.embedding import HashingEncoder
-from qa.notices import load_notices
 from qa.urgent import UrgentDetector, load_urgent
-from qa.urgent_match import Phrase, Sentence, tokenize
+from qa.urgent.matching import Phrase, Sentence, tokenize
+from qa.wiring import load_notices
 from tests.support import ROOT
 
 RULES = ROOT / "corpus" / "urgent.json"
@@ -128,7 +128,7 @@ def test_a_spoken_decimal_is_read_as_a_number(detector, question, value):
 
 @pytest.mark.parametrize("text", ["he had one seizure", "two days ago", "she is five", "a few hours"])
 def test_small_counts_in_words_stay_words(text):
-    from qa.spoken_numbers import spoken_decimals
+    from qa.urgent.readings import spoken_decimals
 
     assert spoken_decimals(text) == text
 
@@ -184,7 +184,7 @@ def test_the_decision_explains_itself(detector):
 
 
 def _tiny(semantic: dict) -> UrgentDetector:
-    return UrgentDetector({"concepts": [{"name": "seizure", "all_of": [["seizure"]]}],
+    return UrgentDetector.from_data({"concepts": [{"name": "seizure", "all_of": [["seizure"]]}],
                            "cues": {"why": -2}, "semantic": semantic})
 
 
@@ -230,8 +230,8 @@ def test_each_further_concept_adds_its_weight():
     data = {"concepts": [{"name": "blue", "all_of": [["blue lips"]]}, {"name": "ribs", "all_of": [["ribs sucking"]]}],
             "cues": {"a bit": -1}}
     question = "ribs sucking in and her lips a bit blue"
-    assert not UrgentDetector(data).decide(question).fires
-    decision = UrgentDetector(data | {"extra_concept_weight": 1.5}).decide(question)
+    assert not UrgentDetector.from_data(data).decide(question).fires
+    decision = UrgentDetector.from_data(data | {"extra_concept_weight": 1.5}).decide(question)
     assert decision.fires and decision.score == 0.5
 
 
@@ -312,7 +312,7 @@ def test_example_vectors_are_cached_by_model_and_examples(tmp_path):
 
 def test_unicode_digits_are_words_not_numbers():
     """Found by the schemathesis fuzzer: a superscript digit passed str.isdigit() and crashed float()."""
-    from qa.urgent_match import tokenize
+    from qa.urgent.matching import tokenize
 
     tokens = tokenize("fever ¹ and ²")
     assert [token.text for token in tokens] == ["fever", "¹", "and", "²"]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from qa.embedding import HashingEncoder
 from qa.urgent import UrgentDetector
-from qa.urgent_classifier import UrgentClassifier, train
-from qa.urgent_words import WordModel, ngrams, train_words
+from qa.urgent.classifier import UrgentClassifier, train
+from qa.urgent.words import WordModel, ngrams, train_words
 
 RULES = {"concepts": [{"name": "seizure", "all_of": [["seizure"]]}], "cues": {"why": -2}}
 
@@ -19,7 +20,7 @@ RULES = {"concepts": [{"name": "seizure", "all_of": [["seizure"]]}], "cues": {"w
 def _detector(tmp_path, classifier: UrgentClassifier, fire_above=0.9, veto_below=0.2) -> UrgentDetector:
     classifier.save(tmp_path / "weights.json")
     section = {"file": "weights.json", "fire_above": fire_above, "veto_below": veto_below}
-    return UrgentDetector(RULES | {"classifier": section}, tmp_path)
+    return UrgentDetector.from_data(RULES | {"classifier": section}, tmp_path)
 
 
 def _leaning(encoder, text: str, toward: float) -> UrgentClassifier:
@@ -113,14 +114,14 @@ def test_a_reading_over_its_limit_is_never_vetoed(tmp_path):
     question = "temp 38.9 but she seems fine"
     weights = _leaning(encoder, question, 0.05)
     weights.save(tmp_path / "weights.json")
-    detector = UrgentDetector(rules | {"classifier": {"file": "weights.json", "veto_below": 0.2}}, tmp_path)
+    detector = UrgentDetector.from_data(rules | {"classifier": {"file": "weights.json", "veto_below": 0.2}}, tmp_path)
     detector.attach_encoder(encoder)
     decision = detector.decide(question, encoder.encode([question])[0])
     assert decision.fires and "a reading is over its limit" in decision.reason
     below = "temp 37.2 and a seizure"  # under the limit: the seizure concept alone, which may be vetoed
     weights = _leaning(encoder, below, 0.05)
     weights.save(tmp_path / "weights.json")
-    detector = UrgentDetector(rules | {"classifier": {"file": "weights.json", "veto_below": 0.2}}, tmp_path)
+    detector = UrgentDetector.from_data(rules | {"classifier": {"file": "weights.json", "veto_below": 0.2}}, tmp_path)
     detector.attach_encoder(encoder)
     assert not detector.decide(below, encoder.encode([below])[0]).fires
 
@@ -134,29 +135,29 @@ def test_a_sign_urgent_by_itself_is_vetoed_only_below_sign_veto_below(tmp_path):
     vector = encoder.encode([question])[0]
     _leaning(encoder, question, 0.15).save(tmp_path / "weights.json")
     section = {"file": "weights.json", "veto_below": 0.2}
-    unsure = UrgentDetector(rules | {"classifier": section | {"sign_veto_below": 0.1}}, tmp_path)
+    unsure = UrgentDetector.from_data(rules | {"classifier": section | {"sign_veto_below": 0.1}}, tmp_path)
     unsure.attach_encoder(encoder)
     decision = unsure.decide(question, vector)
     assert decision.fires and "a sign urgent by itself matched (vetoed only below 0.1)" in decision.reason
     _leaning(encoder, question, 0.05).save(tmp_path / "weights.json")
-    sure = UrgentDetector(rules | {"classifier": section | {"sign_veto_below": 0.1}}, tmp_path)
+    sure = UrgentDetector.from_data(rules | {"classifier": section | {"sign_veto_below": 0.1}}, tmp_path)
     sure.attach_encoder(encoder)
     assert not sure.decide(question, vector).fires  # all but sure it is calm: vetoed
     # Without the setting a sign is vetoed like any rules decision; a concept of two groups always is.
     _leaning(encoder, question, 0.15).save(tmp_path / "weights.json")
-    plain = UrgentDetector(rules | {"classifier": section}, tmp_path)
+    plain = UrgentDetector.from_data(rules | {"classifier": section}, tmp_path)
     plain.attach_encoder(encoder)
     assert not plain.decide(question, vector).fires
     two = "a fit in the bath"
     _leaning(encoder, two, 0.15).save(tmp_path / "weights.json")
-    grouped = UrgentDetector(rules | {"classifier": section | {"sign_veto_below": 0.1}}, tmp_path)
+    grouped = UrgentDetector.from_data(rules | {"classifier": section | {"sign_veto_below": 0.1}}, tmp_path)
     grouped.attach_encoder(encoder)
     assert grouped.decide_by_rules(two).fires and not grouped.decide(two, encoder.encode([two])[0]).fires
 
 
 def test_a_named_weights_file_that_is_missing_is_said(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="qa.urgent"):
-        detector = UrgentDetector(RULES | {"classifier": {"file": "absent.json"}}, tmp_path)
+        detector = UrgentDetector.from_data(RULES | {"classifier": {"file": "absent.json"}}, tmp_path)
     assert detector.classifier is None and "absent.json does not exist" in caplog.text
     detector.attach_encoder(HashingEncoder(64))
     assert not detector.classifier_ready
@@ -217,10 +218,10 @@ def test_word_weight_sets_the_words_half_share_of_the_pooled_log_odds(tmp_path):
     assert sure.probability(np.zeros(2), "x", word_weight=0.8) == pytest.approx(1 / (1 + np.exp(-(0.2 * 6 - 0.8))))
     assert sure.probability(np.zeros(2), "x", word_weight=0.0) == pytest.approx(1 / (1 + np.exp(-6.0)))
     encoder = HashingEncoder(256)
-    detector = UrgentDetector(RULES | {"classifier": {"file": "weights.json", "word_weight": 0.8}}, tmp_path)
-    assert detector.word_weight == 0.8
+    detector = UrgentDetector.from_data(RULES | {"classifier": {"file": "weights.json", "word_weight": 0.8}}, tmp_path)
+    assert detector.rules.classifier.word_weight == 0.8
     with pytest.raises(ValueError, match="word_weight"):
-        UrgentDetector(RULES | {"classifier": {"word_weight": 1.5}}, tmp_path)
+        UrgentDetector.from_data(RULES | {"classifier": {"word_weight": 1.5}}, tmp_path)
     from qa.urgent import load_urgent
 
     (tmp_path / "urgent.json").write_text(json.dumps(RULES | {"classifier": {"sign_veto_below": "low"}}))
@@ -229,7 +230,7 @@ def test_word_weight_sets_the_words_half_share_of_the_pooled_log_odds(tmp_path):
     vectors = encoder.encode(WORD_TRAINING)
     trained = train(vectors, WORD_LABELS, encoder.name, 30.0, texts=WORD_TRAINING, word_min_df=1)
     served = _detector(tmp_path, trained)
-    served.word_weight = 0.8
+    served = served.with_rules(replace(served.rules, classifier=replace(served.rules.classifier, word_weight=0.8)))
     served.attach_encoder(encoder)
     decision = served.decide(WORD_TRAINING[0], vectors[0])
     assert decision.probability == pytest.approx(trained.probability(vectors[0], WORD_TRAINING[0], 0.8))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from qa.urgent_cli import query_vectors
-
 pytestmark = pytest.mark.slow
 
 
@@ -15,14 +13,14 @@ def searcher(real_app):
 
 
 def _decide(searcher, question):
-    return searcher.notices.urgent_decision(question, query_vectors(searcher, [question])[0])
+    return searcher.notices.urgent_decision(question, searcher.query_vectors([question])[0])
 
 
 def test_nearest_examples_are_the_ones_a_reader_would_pick(searcher):
     detector = searcher.notices.urgent
-    urgent = detector.semantic(query_vectors(searcher, ["my daughter can't catch her breath"])[0])
+    urgent = detector.semantic(searcher.query_vectors(["my daughter can't catch her breath"])[0])
     assert "breathe" in urgent["urgent"][0] and urgent["margin"] > 0.2
-    calm = detector.semantic(query_vectors(searcher, ["why does chemotherapy make kids bruise"])[0])
+    calm = detector.semantic(searcher.query_vectors(["why does chemotherapy make kids bruise"])[0])
     assert calm["calm"][0] == "why does chemo cause bruising" and calm["margin"] < -0.2
 
 
@@ -44,11 +42,11 @@ def test_a_calm_question_is_not_rescued(searcher):
 def test_the_classifier_reads_the_search_vector_with_the_real_model(searcher):
     detector = searcher.notices.urgent
     assert detector.classifier_ready
-    assert _decide(searcher, "my son is having a seizure right now").probability > detector.fire_above
+    assert _decide(searcher, "my son is having a seizure right now").probability > detector.rules.classifier.fire_above
     calm = _decide(searcher, "what does MRD mean")
-    assert not calm.fires and calm.probability < detector.veto_below
+    assert not calm.fires and calm.probability < detector.rules.classifier.veto_below
     # A search reaches the same decision from the vector it computed itself.
     question = "found my toddler with grandpa's open pill bottle, no idea how many are gone"
     decision = _decide(searcher, question)
-    assert decision.fires and decision.probability >= detector.fire_above, decision.reason
+    assert decision.fires and decision.probability >= detector.rules.classifier.fire_above, decision.reason
     assert searcher.search(question).notice == {"kind": "urgent", "text": searcher.notices.urgent_text}

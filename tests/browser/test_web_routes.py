@@ -16,7 +16,7 @@ def csp(response) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def framed_client(fake_index, guide_corpus):
-    from qa.api import create_app
+    from qa.web import create_app
 
     def make(frame_ancestors: str):
         app = create_app({**app_config(fake_index, guide_corpus, FAKE_MODEL), "FRAME_ANCESTORS": frame_ancestors})

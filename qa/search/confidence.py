@@ -1,0 +1,54 @@
+"""How sure the service is that a passage answers the question: the basis of abstention."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qa.index.loading import LoadedIndex
+from qa.search.analysis import AnalysedQuery
+from qa.search.candidates import Candidates, DenseScorer
+from qa.text import STOPWORDS, bm25_tokens, normalise_words
+
+
+def coverage_terms(analysed: AnalysedQuery) -> list[list[str]]:
+    """The question's content terms as token groups: each own word, and each lay phrase or misspelling as the
+    corpus words it maps to (one concept, however many words its expansion has)."""
+    own = [w for w in normalise_words(" ".join([analysed.free_text, *analysed.phrases]))
+           if w not in analysed.explained and w not in STOPWORDS]
+    groups = dict.fromkeys(tuple(group) for group in bm25_tokens([*own, *analysed.expansions]) if group)
+    return [list(group) for group in groups]  # a word asked twice is still one term
+
+
+class Confidence:
+    """Confidence of one query in any passage: answer similarity, plus how much of the question's terms the
+    passage contains, minus a penalty when the question names a specific term the corpus never uses."""
+
+    def __init__(self, index: LoadedIndex, dense: DenseScorer, analysed: AnalysedQuery, vector: np.ndarray,
+                 coverage_weight: float, foreign_term_penalty: float, terms: list[list[str]] | None = None,
+                 candidates: Candidates | None = None) -> None:
+        self.index = index
+        self.dense = dense
+        self.vector = vector
+        self.terms = coverage_terms(analysed) if terms is None else terms
+        self.coverage_weight = coverage_weight
+        self.penalty = foreign_term_penalty if names_foreign_term(index, analysed) else 0.0
+        # The candidates already hold each one's dense similarity and coverage: reuse them, not recompute.
+        self._known = ({int(row): i for i, row in enumerate(candidates.rows)} if candidates is not None else {})
+        self._candidates = candidates
+
+    def __call__(self, row: int) -> float:
+        at = self._known.get(int(row))
+        if at is None:
+            similarity = self.dense.answer_similarity(row, self.vector)
+            coverage = self.index.lexical.coverage(self.terms, row)
+        else:
+            similarity = self.dense.answer_similarity(row, self.vector, float(self._candidates.dense[at]))
+            coverage = float(self._candidates.coverage[at])
+        return similarity + self.coverage_weight * coverage - self.penalty
+
+
+def names_foreign_term(index: LoadedIndex, analysed: AnalysedQuery) -> bool:
+    """Whether the question names a specific term the corpus never uses (another disease, a drug the corpus
+    does not cover): a strong sign that the corpus cannot answer it."""
+    vocabulary = index.vocabulary
+    return any(w not in analysed.explained and vocabulary.is_foreign_term(w) for w in analysed.content_words)

@@ -1,0 +1,148 @@
+"""Hybrid passage search: wires query analysis, candidates, fusion, confidence and presentation together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qa.corpus.splitter import Passage
+from qa.embedding.base import Encoder
+from qa.index.loading import LoadedIndex
+from qa.search.analysis import AnalysedQuery, TermList, analyse_with_spelling
+from qa.search.candidates import Candidates, DenseScorer, gather
+from qa.search.confidence import Confidence, coverage_terms
+from qa.search.fusion import fuse, ranked
+from qa.search.notices import Notices
+from qa.search.presentation import answer_span, highlights, own_terms
+from qa.search.retrieval import RetrievalSettings
+from qa.text import bm25_tokens, normalise_words, plain_typography
+
+
+@dataclass
+class Hit:
+    passage: Passage
+    score: float
+    highlights: list[list[int]]
+    low_confidence: bool = False
+    answer: list[int] | None = None  # [start, end) in the passage text of its best answering sentence
+
+
+@dataclass
+class Evidence:
+    """One query before fusion: its analysis, its vector and its candidates' dense and lexical scores."""
+
+    analysed: AnalysedQuery
+    vector: np.ndarray
+    candidates: Candidates
+    terms: list[list[str]]  # the question's terms for coverage (qa.confidence.coverage_terms)
+
+
+@dataclass
+class Outcome:
+    query: str
+    answered: bool
+    hits: list[Hit]
+    confidence: float
+    notice: dict | None = None
+    message: str | None = None
+    analysed: AnalysedQuery | None = field(default=None, repr=False)
+
+
+class Searcher:
+    """Answers queries from one loaded index; safe to share between threads (read-only state)."""
+
+    def __init__(self, index: LoadedIndex, encoder: Encoder, settings: RetrievalSettings | None = None,
+                 lay_terms: TermList | None = None, notices: Notices | None = None) -> None:
+        self.index = index
+        self.encoder = encoder
+        self.settings = settings or RetrievalSettings()
+        self.lay_terms = lay_terms or TermList()
+        self.notices = notices or Notices()
+        self.dense = DenseScorer(index)
+        self._normalised_texts: list[str] | None = None
+
+    def search(self, query: str, k: int = 5, include_low_confidence: bool = False) -> Outcome:
+        return self.search_batch([query], k, include_low_confidence)[0]
+
+    def analyse(self, query: str) -> AnalysedQuery:
+        return analyse_with_spelling(query, self.lay_terms, self.index.vocabulary)
+
+    def search_batch(self, queries: list[str], k: int = 5, include_low_confidence: bool = False,
+                     batch_size: int = 64, highlight: bool = True, ranking_only: bool = False) -> list[Outcome]:
+        """``ranking_only`` (batch evaluation) returns every row as low-confidence ones are, with the first
+        row's confidence and answer, and skips the urgent notice and judging each later row on its own."""
+        return [self._rank(evidence, k, include_low_confidence or ranking_only, highlight, ranking_only)
+                for evidence in self.evidence(queries, batch_size)]
+
+    def query_vectors(self, queries: list[str], batch_size: int = 64) -> np.ndarray:
+        """The vectors a search computes for these queries (the urgent check reads the same ones)."""
+        return self._embed([self.analyse(query) for query in queries], batch_size)
+
+    def _embed(self, analysed: list[AnalysedQuery], batch_size: int) -> np.ndarray:
+        return self.encoder.encode([plain_typography(a.retrieval_text) for a in analysed], batch_size=batch_size)
+
+    def evidence(self, queries: list[str], batch_size: int = 64) -> list[Evidence]:
+        """Each query analysed and embedded, with its candidate passages: everything but the fusion."""
+        analysed = [self.analyse(query) for query in queries]
+        texts = [a.retrieval_text for a in analysed]
+        vectors = self._embed(analysed, batch_size)
+        neighbours = self.dense.nearest(vectors, self.settings.candidates)
+        tokens = bm25_tokens(texts)
+        terms = [coverage_terms(query) for query in analysed]
+        return [Evidence(query, vectors[i], gather(self.dense, self.index.lexical, neighbours[i], tokens[i],
+                                                   terms[i], vectors[i], self.settings.candidates), terms[i])
+                for i, query in enumerate(analysed)]
+
+    def _rank(self, evidence: Evidence, k: int, include_low_confidence: bool, highlight: bool,
+              ranking_only: bool = False) -> Outcome:
+        settings = self.settings
+        analysed, vector, candidates = evidence.analysed, evidence.vector, evidence.candidates
+        rows, fused = ranked(candidates, fuse(candidates, settings.fusion, settings.dense_weight, settings.rrf_k))
+        confidence_of = Confidence(self.index, self.dense, analysed, vector, settings.coverage_weight,
+                                   settings.foreign_term_penalty, evidence.terms, candidates)
+        confidence = confidence_of(rows[0]) if rows else 0.0
+        notice = None if ranking_only else self.notices.urgent_notice(analysed.raw, vector)
+        if analysed.phrases:
+            allowed = self._rows_with_phrases(analysed.phrases)
+            keep = [i for i, row in enumerate(rows) if row in allowed]
+            missing = sorted(allowed - set(rows))
+            rows = [rows[i] for i in keep] + missing
+            fused = [fused[i] for i in keep] + [0.0] * len(missing)
+            if not rows:
+                return Outcome(analysed.raw, False, [], 0.0, notice, self.notices.no_phrase_match, analysed)
+            confidence = 1.0  # an exact phrase match is certain, whatever its ranking score
+        threshold = settings.abstain_below
+        answered = confidence >= threshold
+        # With an urgent notice the passages still come back, marked low-confidence where they are.
+        include_low_confidence = include_low_confidence or notice is not None
+        if not answered and not include_low_confidence:
+            return Outcome(analysed.raw, False, [], confidence, notice, self.notices.no_answer, analysed)
+        stems = own_terms(analysed)
+        hits = []
+        for position, (row, score) in enumerate(zip(rows, fused)):
+            if len(hits) == k:
+                break
+            # Below the best passage, each passage must be a confident match on its own to be shown.
+            sure = answered and (position == 0 or bool(analysed.phrases)
+                                 or (not ranking_only and confidence_of(row) >= threshold))
+            if not sure and not include_low_confidence:
+                continue
+            text = self.index.passages[row].text
+            hits.append(Hit(self.index.passages[row], round(float(score), 4),
+                            highlights(analysed, text) if highlight else [], not sure,
+                            # Batch evaluation needs only the first result's answer.
+                            answer_span(self.index, self.dense, row, vector, stems) if highlight or not hits
+                            else None))
+        message = None if answered else self.notices.no_answer
+        return Outcome(analysed.raw, answered, hits, confidence, notice, message, analysed)
+
+    def _plain_texts(self) -> list[str]:
+        """Each passage as ' word word … ', for whole-word phrase tests that ignore case and punctuation."""
+        if self._normalised_texts is None:
+            self._normalised_texts = [" " + " ".join(normalise_words(p.text)) + " " for p in self.index.passages]
+        return self._normalised_texts
+
+    def _rows_with_phrases(self, phrases: list[str]) -> set[int]:
+        needles = [" " + " ".join(normalise_words(phrase)) + " " for phrase in phrases]
+        return {row for row, text in enumerate(self._plain_texts()) if all(n in text for n in needles)}
