@@ -5,7 +5,13 @@ fast:
 	python -m pytest -m "not slow and not browser"
 
 lint:
-	ruff check .
+	ruff check . && lint-imports
+
+docs:
+	python -m mkdocs build --strict
+
+docs-check:
+	python -m cogapp --check docs/*.md
 
 bench:
 	python scripts/bench.py
@@ -13,4 +19,4 @@ bench:
 bench-scale:
 	python scripts/bench_scale.py
 
-.PHONY: test fast lint bench bench-scale
+.PHONY: test fast lint docs docs-check bench bench-scale

@@ -1,7 +1,7 @@
 """Every setting declared once, with its default and help; read from ``QA_*`` environment variables.
 
 Every ``QA_*`` variable is read here and nowhere else; lower layers get their values as arguments. The settings
-table in docs/settings.md is generated from ``SETTINGS``.
+table in docs/configuration.md is generated from ``SETTINGS``.
 """
 
 from __future__ import annotations
