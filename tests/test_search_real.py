@@ -102,6 +102,29 @@ def test_quoted_phrase_absent_from_the_guide_returns_nothing(real_client):
     assert body["results"] == []
     assert body["answered"] is False
     assert body.get("message")
+    assert body["phrase_matched"] is False  # a lookup of quoted words only stays exact: nothing is honest
+
+
+def test_words_quoted_in_passing_that_no_passage_holds_fall_back_to_the_same_words(real_client, guide_source):
+    """A parent quoting a leaflet gets the closest passages, told that the exact words are not in the guide."""
+    question = 'the leaflet from the pharmacy says "wash your hands with soap for twenty seconds", how do we stop infections'
+    body = _search(real_client, question, k=3)
+    assert body["phrase_matched"] is False
+    assert body["answered"] is True and body["results"], body
+    assert "Wash your hands" in body["results"][0]["text"]  # the guide's own step, found by the same words
+    marked = {body["results"][0]["text"][a:b].casefold() for a, b in body["results"][0]["highlights"]}
+    assert "wash" in marked and "hands" in marked  # the quoted words count as words
+    _assert_verbatim(body, guide_source)
+
+
+def test_words_quoted_in_passing_that_a_passage_holds_keep_the_exact_match(real_client):
+    body = _search(real_client, 'what does "minimal residual disease" mean for my son', k=5)
+    assert body["phrase_matched"] is True and body["results"]
+    assert all("minimal residual disease" in r["text"].casefold() for r in body["results"])
+
+
+def test_a_question_without_quotes_has_no_phrase_field(real_client):
+    assert "phrase_matched" not in _search(real_client, "what is MRD")
 
 
 def test_urgent_question_gets_a_notice_and_passages(real_client, guide_source):

@@ -97,6 +97,11 @@ class AnalysedQuery:
             parts.append("(" + "; ".join(self.expansions) + ")")
         return " ".join(part for part in parts if part.strip())
 
+    def as_words(self) -> AnalysedQuery:
+        """The same question with its quoted phrases read as plain words (no exact-phrase lookup)."""
+        return AnalysedQuery(self.raw, _PHRASE.sub(lambda m: f" {m.group(1)} ", self.raw).strip(), [],
+                             self.expansions, self.explained)
+
     def highlight_terms(self) -> set[str]:
         """Stems of the content words that the user asked for, directly or through an expansion."""
         source = " ".join([self.free_text, *self.expansions])

@@ -47,6 +47,9 @@ class Outcome:
     notice: dict | None = None
     message: str | None = None
     analysed: AnalysedQuery | None = field(default=None, repr=False)
+    # Only when the question quotes words: whether passages hold them exactly. False for a question that quotes
+    # words in passing that no passage holds: then the hits are the closest passages for the same words.
+    phrase_matched: bool | None = None
 
 
 class Searcher:
@@ -103,21 +106,31 @@ class Searcher:
                                    settings.foreign_term_penalty, evidence.terms, candidates)
         confidence = confidence_of(rows[0]) if rows else 0.0
         notice = None if ranking_only else self.notices.urgent_notice(analysed.raw, vector)
+        phrase_matched = None
         if analysed.phrases:
             allowed = self._rows_with_phrases(analysed.phrases)
-            keep = [i for i, row in enumerate(rows) if row in allowed]
-            missing = sorted(allowed - set(rows))
-            rows = [rows[i] for i in keep] + missing
-            fused = [fused[i] for i in keep] + [0.0] * len(missing)
-            if not rows:
-                return Outcome(analysed.raw, False, [], 0.0, notice, self.notices.no_phrase_match, analysed)
-            confidence = 1.0  # an exact phrase match is certain, whatever its ranking score
+            phrase_matched = bool(allowed)
+            if allowed or not analysed.free_text.strip():
+                # An exact lookup (only quoted words), or a question whose quoted words some passage holds.
+                keep = [i for i, row in enumerate(rows) if row in allowed]
+                missing = sorted(allowed - set(rows))
+                rows = [rows[i] for i in keep] + missing
+                fused = [fused[i] for i in keep] + [0.0] * len(missing)
+                if not rows:
+                    return Outcome(analysed.raw, False, [], 0.0, notice, self.notices.no_phrase_match, analysed,
+                                   phrase_matched)
+                confidence = 1.0  # an exact phrase match is certain, whatever its ranking score
+            else:
+                # Words quoted in passing ("the leaflet says 'take with food'") that no passage holds: the closest
+                # passages for the same words, judged like any question, and the response says so.
+                analysed = analysed.as_words()
         threshold = settings.abstain_below
         answered = confidence >= threshold
         # With an urgent notice the passages still come back, marked low-confidence where they are.
         include_low_confidence = include_low_confidence or notice is not None
         if not answered and not include_low_confidence:
-            return Outcome(analysed.raw, False, [], confidence, notice, self.notices.no_answer, analysed)
+            return Outcome(analysed.raw, False, [], confidence, notice, self.notices.no_answer, analysed,
+                           phrase_matched)
         stems = own_terms(analysed)
         hits = []
         for position, (row, score) in enumerate(zip(rows, fused)):
@@ -135,7 +148,7 @@ class Searcher:
                             answer_span(self.index, self.dense, row, vector, stems) if highlight or not hits
                             else None))
         message = None if answered else self.notices.no_answer
-        return Outcome(analysed.raw, answered, hits, confidence, notice, message, analysed)
+        return Outcome(analysed.raw, answered, hits, confidence, notice, message, analysed, phrase_matched)
 
     def _plain_texts(self) -> list[str]:
         """Each passage as ' word word … ', for whole-word phrase tests that ignore case and punctuation."""

@@ -55,6 +55,8 @@ def _answer_fields(outcome: Outcome, documents: dict[str, Document]) -> dict:
         fields["message"] = outcome.message
     if outcome.notice:
         fields["notice"] = Notice(**outcome.notice)
+    if outcome.phrase_matched is not None:
+        fields["phrase_matched"] = outcome.phrase_matched
     fields["results"] = [result(rank, hit, documents[hit.passage.doc_id])
                          for rank, hit in enumerate(outcome.hits, start=1)]
     return fields

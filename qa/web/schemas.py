@@ -80,6 +80,10 @@ class Answer(BaseModel):
                                        "include_low_confidence was asked for.")
     message: str | None = Field(None, description="The abstention text, when answered is false.")
     notice: Notice | None = Field(None, description="Present when the question describes an emergency.")
+    phrase_matched: bool | None = Field(None, description="Present when the question quotes words: true when the "
+                                        "results hold them exactly; false when no passage does, and then the results "
+                                        "are the closest passages for the same words unquoted (none, with the "
+                                        "no-phrase-match message, for a query that is only quoted words).")
     results: list[Result]
 
 
@@ -96,6 +100,7 @@ class BatchEntry(BaseModel):
     answered: bool | None = None
     message: str | None = None
     notice: Notice | None = None
+    phrase_matched: bool | None = None
     results: list[Result] | None = None
 
 

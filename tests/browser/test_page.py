@@ -93,6 +93,24 @@ def test_phrase_that_is_not_in_the_guide_abstains(ui):
     assert ui.page.locator(".card").count() == 0
 
 
+def test_words_quoted_in_passing_that_no_passage_holds_show_the_closest_and_say_so(ui):
+    ui.open("/")
+    body = ui.search('my leaflet says "wash hands with soap for twenty seconds" what else prevents infection')
+    assert body["phrase_matched"] is False and body["results"]
+    line = ui.page.locator("#results .phrase-fallback")
+    assert line.text_content() == ("No passage has the exact words “wash hands with soap for twenty seconds”; "
+                                   "showing the closest.")
+    assert ui.page.locator(".card").count() == len(body["results"])
+    ui.shot("phrase-fallback")
+
+
+def test_an_exact_phrase_match_shows_no_fallback_line(ui):
+    ui.open("/")
+    body = ui.search('"intrathecal chemotherapy"')
+    assert body["phrase_matched"] is True
+    assert ui.page.locator("#results .phrase-fallback").count() == 0
+
+
 def test_api_error_message_is_shown(ui):
     too_long = "why " * 300  # over the 1000-character limit the API enforces
     status, expected = get_json(f"{ui.origin}/api/search?{urlencode({'q': too_long.strip()})}")

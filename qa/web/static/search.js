@@ -215,6 +215,12 @@
     summary.append(document.createTextNode(data.answered ? count + " from the guide for " : "You searched for "));
     summary.append(el("strong", "query", query));
     const nodes = [summary];
+    if (data.phrase_matched === false && items.length) {
+      // Words quoted in passing that no passage holds: say so, as search engines do, then show the closest.
+      const quoted = Array.from(query.matchAll(/["“”]([^"“”]+)["“”]/g), (m) => "“" + m[1].trim() + "”");
+      nodes.push(el("p", "phrase-fallback", "No passage has the exact words " + quoted.join(" and ") +
+        "; showing the closest."));
+    }
     if (data.message) nodes.push(el("p", "message", data.message));
     else if (!items.length) nodes.push(el("p", "message", "No passages found."));
     if (items.length) {
