@@ -55,6 +55,12 @@ SETTINGS: tuple[Setting, ...] = (
             "STEM.notices.json beside STEM.jsonl), else built-in texts and no urgent notice."),
     Setting("LAY_TERMS_FILE", "", "Lay-to-clinical query expansions (queries only). Empty: the corpus's own "
             "(lay_terms.tsv, or STEM.lay_terms.tsv), else none."),
+    Setting("EXAMPLES_FILE", "", "Labelled example questions (JSONL with gold quotes, as eval/ holds them): a "
+            "passage is also as close to a question as the nearest example it answers. Never shown. Empty: the "
+            "corpus's own (example_questions.jsonl, or STEM.example_questions.jsonl), else none."),
+    Setting("ANSWERABILITY_FILE", "", "The answerability model (when to abstain), written by `python -m qa eval "
+            "--calibrate` and tagged with the corpus, its example questions and the model. Empty: the corpus's own "
+            "(answerability.json, or STEM.answerability.json), else the plain confidence and abstain_below."),
     Setting("RETRIEVAL_FILE", "", "Fusion weight and abstention threshold, written by `python -m qa eval "
             "--calibrate` and tagged with the corpus hash. Empty: the corpus's own (retrieval.json, or "
             "STEM.retrieval.json), else the uncalibrated defaults."),

@@ -11,6 +11,8 @@ from qa.embedding.loading import load_encoder
 from qa.errors import QAError
 from qa.index.loading import load_index
 from qa.search.analysis import load_lay_terms
+from qa.search.answerability import load_answerability
+from qa.search.examples import load_examples
 from qa.search.notices import Notices, read_notices
 from qa.search.retrieval import load_retrieval_settings
 from qa.search.searcher import Searcher
@@ -39,7 +41,13 @@ def open_searcher(settings: dict, encoder: Encoder | None = None) -> Searcher:
                                       threads=settings.get("ENCODER_THREADS") or 0,
                                       spin_us=settings.get("ENCODER_SPIN_US"),
                                       onnx_cache=settings.get("ONNX_CACHE") or None)
+    cache = Path(settings["INDEX_DIR"]) / "cache"  # example vectors: encoded on first use, then read from here
     if notices.urgent is not None:
-        # The semantic check's example sentences: encoded on first use, then read from a small cache file.
-        notices.urgent.attach_encoder(encoder, Path(settings["INDEX_DIR"]) / "cache")
-    return Searcher(index, encoder, retrieval, lay_terms, notices)
+        notices.urgent.attach_encoder(encoder, cache)
+    try:
+        examples = load_examples(settings.get("EXAMPLES_FILE"), index.passages, encoder, cache)
+    except QAError as exc:
+        raise QAError(f"example questions: {exc}") from None
+    answerability = load_answerability(settings.get("ANSWERABILITY_FILE"), index.manifest,
+                                       settings.get("EXAMPLES_FILE"), encoder.name)
+    return Searcher(index, encoder, retrieval, lay_terms, notices, examples, answerability)

@@ -268,3 +268,21 @@ def test_eval_bad_qrels_file(cli_index, env, tmp_path, content, line, mentions):
     qrels.write_text(content, encoding="utf-8")
     where = f"{qrels}:{line}" if line else str(qrels)
     assert_one_line_error(_eval(cli_index, env, queries, "--qrels", str(qrels)), where, mentions)
+
+
+def test_explain_says_why_it_answers_or_abstains(tmp_path, guide_corpus):
+    index = tmp_path / "index"
+    assert run_qa("build", "--model", "hash:64", "--corpus", str(guide_corpus), "--index", str(index),
+                  "--quiet").returncode == 0
+    result = run_qa("explain", "what is MRD", "--index", str(index), "--json", QA_MODEL="hash:64")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["judged_by"] == "plain confidence"  # the guide's model belongs to MiniLM, not the fake
+    assert set(report["signals"]) == {"similarity", "coverage", "foreign_term"}
+    shares = sum(entry["share"] for entry in report["signals"].values())
+    assert shares == pytest.approx(report["confidence"], abs=2e-3)  # the plain confidence is the sum of its parts
+    assert report["answered"] == (report["confidence"] >= report["threshold"])
+    assert report["nearest_examples"]["answerable"]["question"]
+    text = run_qa("explain", "what is MRD", "--index", str(index), QA_MODEL="hash:64")
+    assert text.returncode == 0 and text.stdout.splitlines()[0].split(":")[0] in ("answers", "abstains")
+    assert_one_line_error(run_qa("explain", "   ", "--index", str(index), QA_MODEL="hash:64"), "empty")

@@ -182,3 +182,36 @@ def test_two_fold_check_scores_each_half_at_the_other_halfs_threshold():
     assert odd["coverage"] == pytest.approx(0.5) and odd["oos_abstention"] == 1.0
     assert even["threshold"] == pytest.approx(0.6)
     assert even["coverage"] == 1.0 and even["oos_abstention"] == 1.0
+
+
+def test_calibrate_over_several_sets_trains_answerability_out_of_fold(tmp_path_factory, tmp_path):
+    """Each set is judged by a model trained on the others; the threshold is chosen on those out-of-fold figures; the
+    model saved beside the corpus is trained on every set and is tagged with the corpus, its examples and the model."""
+    from qa.corpus import corpus_hash
+    from tests.support import copy_corpus
+
+    corpus = copy_corpus(tmp_path_factory, "answerability")
+    index = tmp_path / "index"
+    assert run_qa("build", "--model", "hash:256", "--corpus", str(corpus), "--index", str(index),
+                  "--quiet").returncode == 0
+    rows = [json.loads(line) for line in (ROOT / "eval" / "guide_questions.jsonl").open(encoding="utf-8")]
+    first, second = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    first.write_text("".join(json.dumps(row) + "\n" for row in rows[::2]))
+    second.write_text("".join(json.dumps(row) + "\n" for row in rows[1::2]))
+    curve = tmp_path / "curve.png"
+    completed = run_qa("eval", "--index", str(index), "--queries", str(first), str(second), "--calibrate",
+                       "--curve", str(curve), "--quiet", "--json", QA_MODEL="hash:256")
+    assert completed.returncode == 0, completed.stderr
+    assert "out of fold" in completed.stderr and f"{first}: out-of-scope abstention" in completed.stderr
+    metrics = json.loads(completed.stdout)
+    oof = metrics["oof"]
+    assert oof["answerable"] == sum(not r.get("out_of_scope") for r in rows)
+    assert oof["out_of_scope"] == sum(bool(r.get("out_of_scope")) for r in rows)
+    assert oof["refused_share"] <= 0.03 and metrics["calibrated_threshold"] == pytest.approx(oof["threshold"], abs=1e-4)
+    saved = json.loads((corpus / "answerability.json").read_text())
+    assert saved["threshold"] == pytest.approx(oof["threshold"], abs=1e-4) and saved["model"] == "hash:256"
+    assert saved["tags"]["corpus_hash"] == corpus_hash(corpus)
+    assert set(saved["trained_on"]["sets"]) == {str(first), str(second)}
+    assert curve.read_bytes()[:4] == b"\x89PNG"
+    served = run_qa("explain", "how much does a transplant cost", "--index", str(index), "--json", QA_MODEL="hash:256")
+    assert json.loads(served.stdout)["judged_by"] == "answerability model"  # the search now judges with it

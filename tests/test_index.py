@@ -22,7 +22,7 @@ from qa.embedding import load_encoder
 from qa.errors import IndexLoadError, QAError
 from qa.index import live_path, load_index
 from qa.index.build import BuildOptions, build_index
-from qa.index.inputs import embedding_input
+from qa.index.inputs import document_contexts, embedding_input
 from qa.search import Searcher
 from tests.support import ROOT, copy_corpus, qa_env
 
@@ -126,7 +126,8 @@ def test_a_copied_live_directory_loads(built, tmp_path):
 
 def test_stored_vectors_are_the_encoded_passages(built, encoder):
     loaded = load_index(built[0])
-    expected = encoder.encode([embedding_input(loaded.documents[p.doc_id], p) for p in loaded.passages])
+    contexts = document_contexts(loaded.documents, loaded.passages)
+    expected = encoder.encode([embedding_input(contexts[p.doc_id], p) for p in loaded.passages])
     stored = loaded.vectors.reconstruct_n(0, loaded.vectors.ntotal)
     np.testing.assert_allclose(stored, expected, atol=1e-6)
 
@@ -455,3 +456,26 @@ def test_passage_only_build_loads_and_searches(tmp_path, guide_corpus):
     assert loaded.unit_vectors.ntotal == 0 and len(loaded.unit_rows) == 0
     outcome = Searcher(loaded, encoder).search("minimal residual disease", k=3)
     assert outcome.hits and "minimal residual disease" in outcome.hits[0].passage.text
+
+
+def test_an_untitled_document_gives_each_passage_its_opening_sentence_as_context(tmp_path):
+    """A long answer seldom names its topic in every passage: without a title, its opening sentence does."""
+    from qa.corpus import load_corpus, split_document
+    from qa.index.inputs import OPENING_MAX_CHARS
+
+    corpus = tmp_path / "answers.jsonl"
+    lines = [{"id": "a1", "text": "Acromegaly is a hormonal disorder. It comes from too much growth hormone.\n\n"
+                                  + "Treatment may include surgery. " * 40},
+             {"id": "a2", "title": "Asthma", "text": "Asthma narrows the airways. " * 5},
+             {"id": "a3", "text": "word " * 400}]
+    corpus.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    documents = {d.id: d for d in load_corpus(corpus).documents}
+    assert not documents["a1"].titled and documents["a2"].titled
+    passages = [p for d in documents.values() for p in split_document(d)]
+    contexts = document_contexts(documents, passages)
+    assert contexts == {"a1": "Acromegaly is a hormonal disorder.", "a2": "Asthma",
+                        "a3": contexts["a3"]}
+    assert len(contexts["a3"]) <= OPENING_MAX_CHARS and contexts["a3"].startswith("word word")
+    later = [p for p in passages if p.doc_id == "a1"][-1]
+    assert "Acromegaly" not in later.text
+    assert embedding_input(contexts["a1"], later).startswith("Acromegaly is a hormonal disorder.\n")

@@ -123,6 +123,15 @@ def _eval(args) -> int:
     return run_eval(args)
 
 
+def _explain(args) -> int:
+    from qa.cli.explain import run_explain
+    from qa.web.validation import parse_query
+
+    settings = _settings(args)
+    args.question = parse_query(args.question, settings["MAX_QUERY_CHARS"], name="question")
+    return run_explain(args, settings)
+
+
 def _notice(args) -> int:
     from qa.cli.urgent import run_notice
     from qa.web.validation import parse_query
@@ -138,5 +147,5 @@ def _train_urgent(args) -> int:
     return run_train(args, _settings(args))
 
 
-COMMANDS = {"build": _build, "search": _search, "serve": _serve, "eval": _eval, "notice": _notice,
-            "train-urgent": _train_urgent}
+COMMANDS = {"build": _build, "search": _search, "serve": _serve, "eval": _eval, "explain": _explain,
+            "notice": _notice, "train-urgent": _train_urgent}

@@ -7,9 +7,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from qa.corpus.questions import SPLITS, load_qrels, load_queries
 from qa.errors import InputError
 from qa.evaluation import calibration
-from qa.evaluation.questions import SPLITS, load_qrels, load_queries
 from qa.evaluation.runs import Evaluation, compare, write_report, write_run
 from qa.search.retrieval import RetrievalSettings
 from qa.settings import load_settings
@@ -17,7 +17,9 @@ from qa.settings import load_settings
 
 def add_eval_parser(commands) -> None:
     parser = commands.add_parser("eval", help="score a labelled query set with standard IR metrics")
-    parser.add_argument("--queries", help="TSV 'qid<TAB>question' or JSONL with gold quotes")
+    parser.add_argument("--queries", nargs="+", metavar="FILE",
+                        help="TSV 'qid<TAB>question' or JSONL with gold quotes; several files are scored together, and "
+                             "--calibrate leaves each out in turn to choose the abstention threshold out of fold")
     parser.add_argument("--urgent", metavar="FILE",
                         help="score the urgent notice instead, on JSONL {qid, query, urgent, concept, split}")
     parser.add_argument("--split", choices=(*SPLITS, "all"), default="all",
@@ -25,6 +27,8 @@ def add_eval_parser(commands) -> None:
     parser.add_argument("--ablation", action="store_true",
                         help="with --urgent: also score each combination of cues and semantic check")
     parser.add_argument("--qrels", help="TREC qrels 'qid 0 doc_id grade' (documents or passage ids)")
+    parser.add_argument("--relevance", type=int, default=1, metavar="GRADE",
+                        help="the lowest qrels grade that counts as relevant (MEDIQA: 2; default 1)")
     parser.add_argument("--index", help="index directory (default: index/)")
     parser.add_argument("--retrieval", help="retrieval settings JSON (default: corpus/retrieval.json)")
     parser.add_argument("--json", action="store_true", help="print one JSON object of metrics")
@@ -35,6 +39,7 @@ def add_eval_parser(commands) -> None:
     parser.add_argument("--calibrate", action="store_true",
                         help="choose this corpus's fusion weight (convex fusion) and, with out-of-scope queries, "
                              "its abstention threshold; save them tagged with the corpus hash")
+    parser.add_argument("--curve", metavar="PNG", help="with --calibrate: draw the out-of-fold trade-off curve here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -57,29 +62,38 @@ def run_eval(args) -> int:
         from qa.cli.urgent import run_urgent_eval
 
         return run_urgent_eval(args, settings)
-    queries = load_queries(args.queries)
+    files = {str(path): load_queries(path) for path in args.queries}
+    queries = [q for items in files.values() for q in items]
+    duplicates = len(queries) - len({q.qid for q in queries})
+    if duplicates:
+        raise InputError("invalid_file", f"the query files share {duplicates} qids; each qid must be unique")
     qrels = load_qrels(args.qrels, {q.qid for q in queries}) if args.qrels else None
     searcher = _system(settings, args.retrieval)
     calibrated: dict = {}
-    if args.calibrate and searcher.settings.fusion == "convex":
-        _calibrate_weight(searcher, queries, qrels, calibrated)
+    if args.calibrate and searcher.settings.fusion in ("adaptive", "convex"):
+        _calibrate_weight(searcher, queries, qrels, calibrated, args.relevance)
     elif args.calibrate:
         print(f"fusion is {searcher.settings.fusion!r}, which has no weight: only the abstention threshold is "
               "calibrated", file=sys.stderr)
-    evaluation = Evaluation(searcher, queries, qrels, progress=not args.quiet)
+    evaluation = Evaluation(searcher, queries, qrels, progress=not args.quiet, relevance=args.relevance)
     print(f"{len(queries)} queries in {evaluation.seconds:.2f}s "
           f"({len(queries) / evaluation.seconds:.0f} queries/s)", file=sys.stderr)
-    if args.calibrate and any(q.out_of_scope for q in queries):
+    answerability = None
+    if args.calibrate and searcher.examples is not None and _labelled_sets(files) >= 2:
+        answerability = _calibrate_answerability(searcher, files, calibrated, args, settings)
+        evaluation = Evaluation(searcher, queries, qrels, progress=not args.quiet, relevance=args.relevance)
+    elif args.calibrate and any(q.out_of_scope for q in queries):
         _calibrate_threshold(evaluation, searcher, calibrated)
     metrics = {**evaluation.metrics(), **calibrated}
     if args.calibrate:
-        _save_calibration(searcher, settings, args)
+        _save_calibration(searcher, settings, args, answerability)
     if args.run:
         write_run(Path(args.run), evaluation.ranking(), args.tag)
     if args.report:
         write_report(Path(args.report), evaluation)
     if args.compare:
-        other = Evaluation(_other_system(settings, args.compare), queries, qrels, progress=not args.quiet)
+        other = Evaluation(_other_system(settings, args.compare), queries, qrels, progress=not args.quiet,
+                           relevance=args.relevance)
         comparison = compare(evaluation, other)
         if args.json:
             print(json.dumps({"metrics": metrics, "compare": comparison}, indent=2))
@@ -99,18 +113,19 @@ def _other_system(settings: dict, target: str):
     raise InputError("invalid_compare", f"--compare {target}: expected an index directory or a retrieval .json")
 
 
-def _calibrate_weight(searcher, queries, qrels, metrics: dict) -> None:
+def _calibrate_weight(searcher, queries, qrels, metrics: dict, relevance: int = 1) -> None:
     """Choose this corpus's fusion weight from its labelled queries and switch the searcher to it."""
-    labelled, curve = calibration.weight_curve(searcher, queries, qrels)
+    labelled, curve = calibration.weight_curve(searcher, queries, qrels, relevance=relevance)
     if not labelled:
         raise InputError("invalid_file", "--calibrate needs labelled in-scope queries (gold quotes or qrels)")
     default = RetrievalSettings().dense_weight
     chosen = calibration.choose_weight(curve, default)
     calibration.print_curve(curve, chosen)
     searcher.settings = calibration.with_weight(searcher.settings, chosen)
-    metrics["calibrated_dense_weight"] = chosen
+    metrics["calibrated_dense_weight"] = "adaptive" if chosen is calibration.ADAPTIVE else chosen
     for name, fold in zip(("odd", "even"), calibration.held_out_weights(curve, default)):
-        print(f"held out: the {name}-numbered questions at the weight chosen on the others ({fold['weight']:.2f}): "
+        weight = "adaptive" if fold["weight"] is calibration.ADAPTIVE else f"{fold['weight']:.2f}"
+        print(f"held out: the {name}-numbered questions at the weight chosen on the others ({weight}): "
               f"RR@10 {fold['rr@10']:.4f}", file=sys.stderr)
         metrics[f"heldout_{name}_weight_rr@10"] = fold["rr@10"]
 
@@ -136,14 +151,77 @@ def _calibrate_threshold(evaluation: Evaluation, searcher, metrics: dict) -> Non
         metrics[f"heldout_{name}_oos_abstention"] = fold["oos_abstention"]
 
 
-def _save_calibration(searcher, settings: dict, args) -> None:
+def _labelled_sets(files: dict) -> int:
+    """How many files hold both answerable and out-of-scope questions (answerability needs two to leave one out)."""
+    return sum(1 for items in files.values() if any(q.out_of_scope for q in items)
+               and any(not q.out_of_scope and q.gold for q in items))
+
+
+def _calibrate_answerability(searcher, files: dict, metrics: dict, args, settings: dict):
+    """Train the answerability model leaving each labelled set out, choose its threshold on the out-of-fold
+    probabilities, and switch the searcher to the model trained on every set."""
+    import numpy as np
+
+    from qa.corpus.files import resolve_corpus_files
+    from qa.evaluation import answerability as train
+    from qa.search.answerability import examples_digest
+
+    sets = [train.LabelledSignals(name, train.signals_of(searcher, items),
+                                  np.array([not q.out_of_scope for q in items]))
+            for name, items in files.items() if any(q.out_of_scope for q in items) or any(q.gold for q in items)]
+    found = train.out_of_fold(sets)
+    pooled = np.concatenate([found[s.name] for s in sets])
+    labels = np.concatenate([s.answerable for s in sets])
+    curve = train.tradeoff(pooled, labels)
+    chosen = train.choose(curve)
+    print("out of fold (each set judged by a model trained on the others), at the chosen threshold "
+          f"{chosen['threshold']:.4f}:", file=sys.stderr)
+    for s in sets:
+        point = train.rates(found[s.name], s.answerable, chosen["threshold"])
+        print(f"  {s.name}: {_rates_line(point)}", file=sys.stderr)
+        metrics.setdefault("oof_by_set", {})[s.name] = _rounded(point)
+    print(f"  all: {_rates_line(chosen)}", file=sys.stderr)
+    metrics["oof"] = _rounded(chosen)
+    if args.curve:
+        train.plot(curve, chosen, args.curve, f"Out of fold over {len(sets)} labelled sets "
+                                               f"({chosen['answerable']} answerable, {chosen['out_of_scope']} not)")
+        print(f"drew the trade-off curve to {args.curve}", file=sys.stderr)
+    manifest = searcher.index.manifest
+    examples = resolve_corpus_files(settings, manifest["corpus"].get("path"))["EXAMPLES_FILE"]
+    model = train.final_model(sets, chosen["threshold"], searcher.encoder.name,
+                              {"corpus_hash": manifest["corpus"]["hash"], "examples": examples_digest(examples)})
+    searcher.answerability = model
+    metrics["calibrated_threshold"] = chosen["threshold"]
+    return model
+
+
+def _rates_line(point: dict) -> str:
+    low, high = point["oos_interval"]
+    r_low, r_high = point["refused_interval"]
+    return (f"out-of-scope abstention {point['abstained']}/{point['out_of_scope']} = {point['oos_abstention']:.3f} "
+            f"(95% {low:.3f}-{high:.3f}), answerable refused {point['refused']}/{point['answerable']} = "
+            f"{point['refused_share']:.3f} (95% {r_low:.3f}-{r_high:.3f})")
+
+
+def _rounded(point: dict) -> dict:
+    return {key: (round(value, 4) if isinstance(value, float) else
+                  [round(v, 4) for v in value] if isinstance(value, tuple) else value) for key, value in point.items()}
+
+
+def _save_calibration(searcher, settings: dict, args, answerability=None) -> None:
     from qa.corpus.files import resolve_corpus_files
 
     manifest = searcher.index.manifest
-    target = Path(args.retrieval or resolve_corpus_files(settings, manifest["corpus"].get("path"))["RETRIEVAL_FILE"])
-    calibration.save(target, searcher.settings, manifest, str(args.queries))
+    files = resolve_corpus_files(settings, manifest["corpus"].get("path"))
+    target = Path(args.retrieval or files["RETRIEVAL_FILE"])
+    calibration.save(target, searcher.settings, manifest, " ".join(str(q) for q in args.queries))
     print(f"saved dense_weight={searcher.settings.dense_weight} abstain_below={searcher.settings.abstain_below} "
           f"for corpus {manifest['corpus']['hash'][:12]} to {target}", file=sys.stderr)
+    if answerability is not None:
+        answerability_path = Path(files["ANSWERABILITY_FILE"])
+        answerability.save(answerability_path)
+        print(f"saved the answerability model (threshold {answerability.threshold:.4f}) to {answerability_path}",
+              file=sys.stderr)
 
 
 def _format(value) -> str:

@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     notice.add_argument("--index", help="index directory (default: index/)")
     notice.add_argument("--json", action="store_true", help="print the decision as JSON")
 
+    explain = subcommands.add_parser("explain", help="say why the service answers a question or abstains")
+    explain.add_argument("question")
+    explain.add_argument("--index", help="index directory (default: index/)")
+    explain.add_argument("--json", action="store_true", help="print the explanation as JSON")
+
     train = subcommands.add_parser("train-urgent", help="train the urgent notice's classifier on labelled questions")
     train.add_argument("files", nargs="+", help="labelled JSONL files (qid, query, urgent) as qa eval --urgent reads")
     train.add_argument("--index", help="index directory (default: index/)")

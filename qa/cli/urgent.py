@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
+from qa.corpus.questions import SPLITS, load_urgent_questions
 from qa.errors import InputError, QAError
-from qa.evaluation.questions import SPLITS, load_urgent_questions
 from qa.evaluation.urgent import COMBINATIONS, decide_all, score
 
 

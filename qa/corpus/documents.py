@@ -34,6 +34,7 @@ class Document:
     heading_levels: dict[str, int] = field(default_factory=dict)
     boilerplate: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    titled: bool = True  # False when the source gave no title (``title`` is then the document id)
 
     def citation_metadata(self) -> dict:
         return {name: getattr(self, name) for name in CITATION_FIELDS}
@@ -44,6 +45,7 @@ class Document:
             **self.citation_metadata(),
             "format": self.format,
             "extra": self.extra,
+            "titled": self.titled,
             "text": self.text,
         }
 
@@ -191,6 +193,7 @@ def _make_document(doc_id: str, raw: str, metadata: dict, fmt: str, where: str) 
         id=doc_id,
         text=text,
         title=str(metadata.get("title") or doc_id),
+        titled=bool(metadata.get("title")),
         publisher=str(metadata.get("publisher") or ""),
         reviewed=reviewed,
         url=str(metadata.get("url") or ""),

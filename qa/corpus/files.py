@@ -12,8 +12,11 @@ NOTICES = "notices.json"
 LAY_TERMS = "lay_terms.tsv"
 RETRIEVAL = "retrieval.json"
 BUILD = "build.json"
+EXAMPLES = "example_questions.jsonl"
+ANSWERABILITY = "answerability.json"
 # The settings that name a corpus file, and the file each defaults to.
-SETTING_FILES = {"NOTICES_FILE": NOTICES, "LAY_TERMS_FILE": LAY_TERMS, "RETRIEVAL_FILE": RETRIEVAL}
+SETTING_FILES = {"NOTICES_FILE": NOTICES, "LAY_TERMS_FILE": LAY_TERMS, "RETRIEVAL_FILE": RETRIEVAL,
+                 "EXAMPLES_FILE": EXAMPLES, "ANSWERABILITY_FILE": ANSWERABILITY}
 _PACKAGE = Path(__file__).resolve().parents[1]  # the qa package
 
 

@@ -1,4 +1,5 @@
-"""The one reader of labelled questions and qrels: TSV topics, JSONL with gold quotes or urgent labels."""
+"""The one reader of labelled questions about a corpus, and of qrels: TSV topics, JSONL with gold quotes or urgent
+labels. Evaluation scores them; a corpus's example questions (qa/search/examples.py) are read the same way."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class LabelledQuery:
     concept: str = ""
     split: str = "dev"
     kind: str = ""
+    source: str = ""  # the file it was read from: a labelled set (scored without its own example questions)
 
 
 def _bad(path: Path, line: int | None, message: str) -> InputError:
@@ -44,6 +46,7 @@ def load_queries(path: str | Path) -> list[LabelledQuery]:
             if not line.strip():
                 continue
             item = _parse_query_line(path, number, line)
+            item.source = str(path)
             if item.qid in seen:
                 raise _bad(path, number, f"duplicate qid {item.qid!r}: each qid must be unique")
             seen.add(item.qid)
@@ -122,3 +125,13 @@ def load_qrels(path: str | Path, known_qids: set[str]):
     return qrels
 
 
+def holds_answer(text: str, start: int, end: int, gold: list[str]) -> bool:
+    """Whether ``text[start:end]`` (a sentence or list item) holds a gold quote, or covers most of one (a quote that
+    runs over two sentences): what an answering sentence must do."""
+    for quote in gold:
+        position = text.find(quote)
+        while position >= 0:
+            if min(end, position + len(quote)) - max(start, position) > len(quote) / 2:
+                return True
+            position = text.find(quote, position + 1)
+    return False

@@ -1,5 +1,6 @@
 """Batch evaluation: one labelled-question reader, runs, IR and guide metrics, calibration, urgent scoring."""
 
+from qa.corpus.questions import SPLITS, LabelledQuery, load_qrels, load_queries, load_urgent_questions
 from qa.evaluation.calibration import choose_threshold, rates_at, tradeoff_curve, two_fold_check
 from qa.evaluation.metrics import (
     STANDARD_MEASURES,
@@ -11,7 +12,6 @@ from qa.evaluation.metrics import (
     ir_metrics,
     passage_level,
 )
-from qa.evaluation.questions import SPLITS, LabelledQuery, load_qrels, load_queries, load_urgent_questions
 from qa.evaluation.runs import RUN_DEPTH, Evaluation, QueryResult, run_queries
 
 __all__ = ["RUN_DEPTH", "SPLITS", "STANDARD_MEASURES", "Evaluation", "LabelledQuery", "QueryResult", "answer_hit",

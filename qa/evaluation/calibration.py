@@ -23,7 +23,7 @@ WEIGHTS = tuple(round(w, 2) for w in np.arange(0.0, 1.0001, 0.05))
 DEPTH = 10  # RR@10, as the issue's bars and ir-measures count it
 
 
-def relevant_units(searcher: Searcher, queries, qrels) -> tuple[dict[str, set[str]], bool]:
+def relevant_units(searcher: Searcher, queries, qrels, relevance: int = 1) -> tuple[dict[str, set[str]], bool]:
     """Per in-scope query, the ids that count as a hit, and whether those ids are documents (else passages)."""
     if qrels is None:
         ids = {q.qid: {p.id for p in searcher.index.passages if any(g in p.text for g in q.gold)}
@@ -31,27 +31,38 @@ def relevant_units(searcher: Searcher, queries, qrels) -> tuple[dict[str, set[st
         return ids, False
     relevant: dict[str, set[str]] = {}
     for qrel in qrels:
-        if qrel.relevance > 0:
+        if qrel.relevance >= max(1, relevance):
             relevant.setdefault(qrel.query_id, set()).add(qrel.doc_id)
     passage_ids = {p.id for p in searcher.index.passages}
     return relevant, not any(doc in passage_ids for ids in relevant.values() for doc in ids)
 
 
-def weight_curve(searcher: Searcher, queries, qrels, weights=WEIGHTS, chunk: int = 256) -> tuple[list, list]:
-    """Per weight, the reciprocal rank at 10 of every labelled in-scope query, with convex fusion."""
-    relevant, by_document = relevant_units(searcher, queries, qrels)
+ADAPTIVE = None  # the curve's point for the default, adaptive fusion (its weight follows each question)
+
+
+def weight_curve(searcher: Searcher, queries, qrels, weights=WEIGHTS, chunk: int = 256,
+                 relevance: int = 1) -> tuple[list, list]:
+    """Per fixed weight (convex fusion), and for the adaptive default (``ADAPTIVE``), the reciprocal rank at 10 of
+    every labelled in-scope query."""
+    relevant, by_document = relevant_units(searcher, queries, qrels, relevance)
     labelled = [q for q in queries if not q.out_of_scope and relevant.get(q.qid)]
     passages = searcher.index.passages
-    scores = {w: [] for w in weights}
-    for start in range(0, len(labelled), chunk):
-        part = labelled[start:start + chunk]
-        for item, evidence in zip(part, searcher.evidence([q.query for q in part])):
-            candidates = evidence.candidates
-            units = [passages[row].doc_id if by_document else passages[row].id for row in candidates.rows]
-            for w in weights:
-                fused = fuse(candidates, "convex", w)
-                scores[w].append(_reciprocal_rank(np.lexsort((candidates.rows, -fused)), units, relevant[item.qid]))
-    return labelled, [(w, scores[w]) for w in weights]
+    # The adaptive default competes with the fixed weights, unless the corpus asked for a fixed one.
+    points = [ADAPTIVE, *weights] if searcher.settings.fusion == "adaptive" else list(weights)
+    scores = {w: [] for w in points}
+    evidence_of = {}
+    for held_out, positions in searcher.held_out(labelled):  # each set without its own example questions
+        for start in range(0, len(positions), chunk):
+            part = positions[start:start + chunk]
+            evidence_of.update(zip(part, held_out.evidence([labelled[i].query for i in part])))
+    for position, item in enumerate(labelled):
+        candidates = evidence_of[position].candidates
+        units = [passages[row].doc_id if by_document else passages[row].id for row in candidates.rows]
+        for w in points:
+            fused = (fuse(candidates, "adaptive", searcher.settings.dense_weight, adaptive=searcher.adaptive)
+                     if w is ADAPTIVE else fuse(candidates, "convex", w))
+            scores[w].append(_reciprocal_rank(np.lexsort((candidates.rows, -fused)), units, relevant[item.qid]))
+    return labelled, [(w, scores[w]) for w in points]
 
 
 def _reciprocal_rank(order: np.ndarray, units: list[str], relevant: set[str]) -> float:
@@ -67,13 +78,15 @@ def _reciprocal_rank(order: np.ndarray, units: list[str], relevant: set[str]) ->
     return 0.0
 
 
-def choose_weight(curve: list, default: float, subset: list[int] | None = None) -> float:
-    """The weight with the best mean RR@10; among ties the one nearest the default."""
+def choose_weight(curve: list, default: float, subset: list[int] | None = None) -> float | None:
+    """The weight with the best mean RR@10 (``ADAPTIVE`` for the adaptive default); among ties the adaptive default,
+    then the fixed weight nearest ``default``."""
     def mean(values):
         picked = values if subset is None else [values[i] for i in subset]
         return round(float(np.mean(picked)), 6) if picked else 0.0
 
-    return max(curve, key=lambda point: (mean(point[1]), -abs(point[0] - default)))[0]
+    return max(curve, key=lambda point: (mean(point[1]), point[0] is ADAPTIVE,
+                                         -abs(point[0] - default) if point[0] is not ADAPTIVE else 0.0))[0]
 
 
 def held_out_weights(curve: list, default: float) -> list[dict]:
@@ -93,7 +106,8 @@ def print_curve(curve: list, chosen: float, out=sys.stderr) -> None:
     print("dense_weight  RR@10", file=out)
     for weight, values in curve:
         mark = "  <- chosen" if weight == chosen else ""
-        print(f"{weight:12.2f}  {float(np.mean(values)):.4f}{mark}", file=out)
+        label = "adaptive" if weight is ADAPTIVE else f"{weight:.2f}"
+        print(f"{label:>12}  {float(np.mean(values)):.4f}{mark}", file=out)
 
 
 def save(path: Path, settings: RetrievalSettings, manifest: dict, source: str) -> None:
@@ -112,7 +126,9 @@ def save(path: Path, settings: RetrievalSettings, manifest: dict, source: str) -
     temporary.replace(path)
 
 
-def with_weight(settings: RetrievalSettings, weight: float) -> RetrievalSettings:
+def with_weight(settings: RetrievalSettings, weight: float | None) -> RetrievalSettings:
+    if weight is ADAPTIVE:
+        return replace(settings, fusion="adaptive")
     return replace(settings, fusion="convex", dense_weight=weight)
 
 

@@ -2,7 +2,32 @@
 
 from __future__ import annotations
 
+from qa.corpus.questions import holds_answer
+
 STANDARD_MEASURES = ("RR@10", "nDCG@10", "R@10", "AP@10", "Success@1", "P@1")
+
+
+def standard_measures(relevance: int = 1) -> tuple[str, ...]:
+    """The standard measures, counting a judgement relevant from grade ``relevance`` (MEDIQA counts 2 and 3 as
+    correct); nDCG keeps every grade's gain."""
+    if relevance <= 1:
+        return STANDARD_MEASURES
+    rel = f"(rel={relevance})"
+    return (f"RR{rel}@10", "nDCG@10", f"R{rel}@10", f"AP{rel}@10", f"Success{rel}@1", f"P{rel}@1")
+
+
+def pooled(ranking: dict[str, list[tuple[str, float]]], qrels) -> dict[str, list[tuple[str, float]]]:
+    """Each query's judged documents only, in the ranking's order; judged ones the ranking lacks come last, in id
+    order. Scored this way, a run is compared with another system on that system's own candidates."""
+    judged: dict[str, set[str]] = {}
+    for qrel in qrels:
+        judged.setdefault(qrel.query_id, set()).add(qrel.doc_id)
+    pooled_ranking = {}
+    for qid, docs in judged.items():
+        order = list(dict.fromkeys(doc for doc, _ in ranking.get(qid, []) if doc in docs))
+        order += sorted(docs - set(order))
+        pooled_ranking[qid] = [(doc, float(len(order) - i)) for i, doc in enumerate(order)]
+    return pooled_ranking
 
 
 def hit_rank(result, gold: list[str]) -> int | None:
@@ -20,14 +45,7 @@ def answer_hit(result, gold: list[str]) -> bool:
         return False
     text = result.texts[0]
     start, end = result.answer or (0, len(text))
-    for quote in gold:
-        position = text.find(quote)
-        while position >= 0:
-            overlap = min(end, position + len(quote)) - max(start, position)
-            if overlap > len(quote) / 2:
-                return True
-            position = text.find(quote, position + 1)
-    return False
+    return holds_answer(text, start, end, gold)
 
 
 def gold_qrels(queries, passages) -> list:
@@ -81,12 +99,12 @@ def ir_metrics(qrels, ranking: dict[str, list[tuple[str, float]]], measures=STAN
     return {str(m): float(aggregate.get(m, 0.0)) for m in parsed}
 
 
-def per_query_rr(qrels, ranking) -> dict[str, float]:
+def per_query_rr(qrels, ranking, relevance: int = 1) -> dict[str, float]:
     import ir_measures
 
     run = scored_docs(ranking)
-    return {m.query_id: float(m.value) for m in ir_measures.iter_calc([ir_measures.parse_measure("RR@10")],
-                                                                      qrels, run)}
+    measure = ir_measures.parse_measure(standard_measures(relevance)[0])
+    return {m.query_id: float(m.value) for m in ir_measures.iter_calc([measure], qrels, run)}
 
 
 def gold_metrics(queries, results) -> dict:

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.corpus.questions import LabelledQuery
 from qa.evaluation.metrics import (
     document_level,
     gold_metrics,
@@ -16,9 +17,9 @@ from qa.evaluation.metrics import (
     ir_metrics,
     passage_level,
     per_query_rr,
+    standard_measures,
     strictly_decreasing,
 )
-from qa.evaluation.questions import LabelledQuery
 from qa.search.searcher import Searcher
 
 RUN_DEPTH = 100
@@ -44,26 +45,30 @@ def run_queries(searcher: Searcher, queries: list[LabelledQuery], chunk_size: in
     """Rank every query (low-confidence passages included) in batches, keeping the abstention decision."""
     from tqdm import tqdm
 
-    results: list[QueryResult] = []
+    results: list[QueryResult | None] = [None] * len(queries)
     depth = min(RUN_DEPTH, len(searcher.index.passages))
     with tqdm(total=len(queries), unit="q", disable=not progress, desc="queries") as bar:
-        for start in range(0, len(queries), chunk_size):
-            chunk = queries[start:start + chunk_size]
-            outcomes = searcher.search_batch([q.query for q in chunk], k=depth, highlight=False, ranking_only=True)
-            for item, outcome in zip(chunk, outcomes):
-                hits = outcome.hits
-                results.append(QueryResult(item.qid, item.query, [h.passage.id for h in hits],
-                                           [h.passage.doc_id for h in hits], [h.score for h in hits],
-                                           [h.passage.text for h in hits], outcome.answered, outcome.confidence,
-                                           hits[0].answer if hits else None))
-            bar.update(len(chunk))
+        # Out of sample, whatever the corpus's example questions hold: each set without its own examples.
+        for held_out, positions in searcher.held_out(queries):
+            for start in range(0, len(positions), chunk_size):
+                chunk = positions[start:start + chunk_size]
+                outcomes = held_out.search_batch([queries[i].query for i in chunk], k=depth, highlight=False,
+                                                 ranking_only=True)
+                for i, outcome in zip(chunk, outcomes):
+                    item, hits = queries[i], outcome.hits
+                    results[i] = QueryResult(item.qid, item.query, [h.passage.id for h in hits],
+                                             [h.passage.doc_id for h in hits], [h.score for h in hits],
+                                             [h.passage.text for h in hits], outcome.answered, outcome.confidence,
+                                             hits[0].answer if hits else None)
+                bar.update(len(chunk))
     return results
 
 
 class Evaluation:
     """Runs one system over the queries and derives every metric from that single run."""
 
-    def __init__(self, searcher, queries, qrels, progress: bool = False) -> None:
+    def __init__(self, searcher, queries, qrels, progress: bool = False, relevance: int = 1) -> None:
+        self.relevance = relevance  # the lowest grade of the qrels that counts as relevant
         started = time.perf_counter()
         self.results = run_queries(searcher, queries, progress=progress)
         self.seconds = time.perf_counter() - started
@@ -87,7 +92,7 @@ class Evaluation:
         metrics = {}
         qrels = self.effective_qrels()
         if qrels:
-            metrics.update(ir_metrics(qrels, self.ranking()))
+            metrics.update(ir_metrics(qrels, self.ranking(), standard_measures(self.relevance)))
         if any(q.gold or q.out_of_scope for q in self.queries):
             metrics.update(gold_metrics(self.queries, self.results))
         metrics["queries_per_second"] = round(len(self.queries) / self.seconds, 1) if self.seconds else None
@@ -104,7 +109,7 @@ class Evaluation:
                     rank = hit_rank(result, item.gold)
                     scores[item.qid] = 1 / rank if rank and rank <= 10 else 0.0
             return scores
-        return per_query_rr(self.effective_qrels(), self.ranking())
+        return per_query_rr(self.effective_qrels(), self.ranking(), self.relevance)
 
 
 def compare(first: Evaluation, second: Evaluation) -> dict:

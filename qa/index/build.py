@@ -21,7 +21,7 @@ from qa.embedding.loading import LazyEncoder
 from qa.errors import CorpusError
 from qa.index.ann import build_ann, choose_index_spec
 from qa.index.embedding_cache import EMBED_SCHEME, Embedded, EmbeddingCache, cache_key
-from qa.index.inputs import embedding_input, lexical_input
+from qa.index.inputs import document_contexts, embedding_input, lexical_input
 from qa.index.layout import (
     BUILDS_DIR,
     CURRENT_LINK,
@@ -128,7 +128,8 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
         Vocabulary.from_texts(f"{d.title}\n{d.text}" for d in corpus.documents).save(work / VOCABULARY)
         # BM25 sees what the model sees: a passage rarely repeats its document's title, which names its topic.
         with_title = len(corpus.documents) > 1
-        LexicalIndex.build([lexical_input(by_id[p.doc_id], p, with_title) for p in passages]).save(work / LEXICAL)
+        contexts = document_contexts(by_id, passages)
+        LexicalIndex.build([lexical_input(contexts[p.doc_id], p, with_title) for p in passages]).save(work / LEXICAL)
         _write_jsonl(work / PASSAGES, (p.to_record() for p in passages))
         _write_jsonl(work / DOCUMENTS, (d.to_record() for d in corpus.documents))
         manifest = make_manifest(
@@ -195,7 +196,8 @@ def _embed(passages: list[Passage], by_id: dict[str, Document], encoder: Encoder
 
 def _model_inputs(passages: list[Passage], by_id: dict[str, Document], model: str, options: BuildOptions):
     """Each passage's model input, its units' spans in the passage, all spans in the input, and its cache key."""
-    inputs = [embedding_input(by_id[p.doc_id], p) for p in passages]
+    contexts = document_contexts(by_id, passages)
+    inputs = [embedding_input(contexts[p.doc_id], p) for p in passages]
     unit_spans = [sub_unit_spans(p.text) if options.sub_units else [] for p in passages]
     spans = []
     for text, passage, units in zip(inputs, passages, unit_spans):
@@ -243,7 +245,8 @@ def _live_keys(live: Path, model: str) -> list[str] | None:
         documents = {}
         for line in (live / DOCUMENTS).open(encoding="utf-8"):
             record = json.loads(line)
-            documents[record["id"]] = Document(id=record["id"], text=record["text"], title=record["title"])
+            documents[record["id"]] = Document(id=record["id"], text=record["text"], title=record["title"],
+                                               titled=bool(record.get("titled", True)))
         return _model_inputs(passages, documents, model, options)[3]
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -49,10 +49,11 @@ def pipeline_settings() -> dict:
     """The code's way of making an index, besides corpus and model: a change makes old indexes stale."""
     return {
         "splitter_version": SPLITTER_VERSION,
-        "embedding_input": "title+section+text, plain typography",
+        "embedding_input": "title (untitled: the opening sentence)+section+text, plain typography",
         "sub_units": "sentences+list-items, late chunking",
         "confidence_vectors": "passage's own words (pooled, or encoded with its units), plain_units.faiss",
-        "lexical": {**LexicalIndex.SETTINGS, "fields": "title (several documents)+section+text"},
+        "lexical": {**LexicalIndex.SETTINGS,
+                    "fields": "title or opening sentence (several documents)+section+text"},
     }
 
 

@@ -123,7 +123,7 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
         passages = [Passage.from_record(r) for r in _read_jsonl(path / PASSAGES)]
         documents = {r["id"]: Document(id=r["id"], text=r["text"], title=r["title"], publisher=r["publisher"],
                                        reviewed=r["reviewed"], url=r["url"], format=r.get("format", "text"),
-                                       extra=r.get("extra", {}))
+                                       extra=r.get("extra", {}), titled=bool(r.get("titled", True)))
                      for r in _read_jsonl(path / DOCUMENTS)}
         lexical = LexicalIndex.load(path / LEXICAL)
     except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError) as exc:

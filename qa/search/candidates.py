@@ -19,6 +19,13 @@ class Candidates:
     dense: np.ndarray
     lexical: np.ndarray
     coverage: np.ndarray
+    # Each one's best cosine with an example question it answers (-1 for none), when the corpus has examples.
+    examples: np.ndarray | None = None
+
+    @property
+    def semantic(self) -> np.ndarray:
+        """The dense evidence that ranks: a passage is as close as its own text or its nearest example question."""
+        return self.dense if self.examples is None else np.maximum(self.dense, self.examples)
 
 
 class DenseScorer:
@@ -81,8 +88,11 @@ class DenseScorer:
 
 
 def gather(dense: DenseScorer, lexical_index: LexicalIndex, dense_rows: set[int], query_tokens: list[str],
-           terms: list[list[str]], vector: np.ndarray, depth: int) -> Candidates:
-    """The union of the dense neighbours and the top ``depth`` passages by BM25 (those with any score)."""
+           terms: list[list[str]], vector: np.ndarray, depth: int, examples: np.ndarray | None = None) -> Candidates:
+    """The union of the dense neighbours and the top ``depth`` passages by BM25 (those with any score).
+
+    ``examples``, when the corpus has example questions, is every passage's best cosine with an example question
+    it answers (qa/search/examples.py)."""
     lexical = lexical_index.scores(query_tokens)
     pool = min(depth, lexical.shape[0])
     lexical_top = np.argpartition(-lexical, pool - 1)[:pool] if pool else np.array([], dtype=np.int64)
@@ -90,4 +100,5 @@ def gather(dense: DenseScorer, lexical_index: LexicalIndex, dense_rows: set[int]
     if not len(rows):
         empty = np.zeros(0, dtype=np.float32)
         return Candidates(rows, empty, empty, empty)
-    return Candidates(rows, dense.similarity(rows, vector), lexical[rows], lexical_index.coverage_many(terms, rows))
+    return Candidates(rows, dense.similarity(rows, vector), lexical[rows], lexical_index.coverage_many(terms, rows),
+                      None if examples is None else examples[rows])

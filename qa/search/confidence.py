@@ -6,6 +6,7 @@ import numpy as np
 
 from qa.index.loading import LoadedIndex
 from qa.search.analysis import AnalysedQuery
+from qa.search.answerability import AnswerabilityModel, example_features
 from qa.search.candidates import Candidates, DenseScorer
 from qa.text import STOPWORDS, bm25_tokens, normalise_words
 
@@ -20,23 +21,32 @@ def coverage_terms(analysed: AnalysedQuery) -> list[list[str]]:
 
 
 class Confidence:
-    """Confidence of one query in any passage: answer similarity, plus how much of the question's terms the
-    passage contains, minus a penalty when the question names a specific term the corpus never uses."""
+    """How sure the service is that one passage answers the question.
+
+    With the corpus's answerability model (qa/search/answerability.py), the probability that the corpus answers it,
+    from the passage's signals and the question's nearest example questions. Without one: answer similarity, plus
+    ``coverage_weight`` times how much of the question's terms the passage contains, minus ``foreign_term_penalty``
+    when the question names a specific term the corpus never uses."""
 
     def __init__(self, index: LoadedIndex, dense: DenseScorer, analysed: AnalysedQuery, vector: np.ndarray,
                  coverage_weight: float, foreign_term_penalty: float, terms: list[list[str]] | None = None,
-                 candidates: Candidates | None = None) -> None:
+                 candidates: Candidates | None = None, answerability: AnswerabilityModel | None = None,
+                 nearest_examples: tuple[float, float] = (-1.0, -1.0)) -> None:
         self.index = index
         self.dense = dense
         self.vector = vector
         self.terms = coverage_terms(analysed) if terms is None else terms
         self.coverage_weight = coverage_weight
-        self.penalty = foreign_term_penalty if names_foreign_term(index, analysed) else 0.0
+        self.foreign = names_foreign_term(index, analysed)
+        self.penalty = foreign_term_penalty if self.foreign else 0.0
+        self.answerability = answerability
+        self.nearest_examples = nearest_examples
         # The candidates already hold each one's dense similarity and coverage: reuse them, not recompute.
         self._known = ({int(row): i for i, row in enumerate(candidates.rows)} if candidates is not None else {})
         self._candidates = candidates
 
-    def __call__(self, row: int) -> float:
+    def signals(self, row: int) -> dict[str, float]:
+        """What the judgement of passage ``row`` reads (the answerability model's features)."""
         at = self._known.get(int(row))
         if at is None:
             similarity = self.dense.answer_similarity(row, self.vector)
@@ -44,7 +54,14 @@ class Confidence:
         else:
             similarity = self.dense.answer_similarity(row, self.vector, float(self._candidates.dense[at]))
             coverage = float(self._candidates.coverage[at])
-        return similarity + self.coverage_weight * coverage - self.penalty
+        return {"similarity": similarity, "coverage": coverage, "foreign_term": float(self.foreign),
+                **example_features(self.nearest_examples)}
+
+    def __call__(self, row: int) -> float:
+        signals = self.signals(row)
+        if self.answerability is not None:
+            return self.answerability.probability(signals)
+        return signals["similarity"] + self.coverage_weight * signals["coverage"] - self.penalty
 
 
 def names_foreign_term(index: LoadedIndex, analysed: AnalysedQuery) -> bool:

@@ -18,8 +18,8 @@ class RetrievalSettings:
     """How evidence is fused and when to abstain. ``python -m qa eval --calibrate`` chooses ``dense_weight`` and
     ``abstain_below`` for one corpus; these defaults are the ones measured safe on every corpus tried."""
 
-    fusion: str = "convex"  # convex combination of normalised scores, or "rrf", "dense", "lexical"
-    dense_weight: float = 0.5  # share of the cosine in the convex combination (see qa/fusion.py)
+    fusion: str = "adaptive"  # convex with a per-question weight, or "convex", "rrf", "dense", "lexical"
+    dense_weight: float = 0.5  # share of the cosine in the convex combination (qa/search/fusion.py); "convex" only
     rrf_k: int = 60
     candidates: int = 100
     coverage_weight: float = 0.4  # weight of the query terms' lexical coverage by the best passage

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,9 +11,11 @@ from qa.corpus.splitter import Passage
 from qa.embedding.base import Encoder
 from qa.index.loading import LoadedIndex
 from qa.search.analysis import AnalysedQuery, TermList, analyse_with_spelling
+from qa.search.answerability import AnswerabilityModel
 from qa.search.candidates import Candidates, DenseScorer, gather
 from qa.search.confidence import Confidence, coverage_terms
-from qa.search.fusion import fuse, ranked
+from qa.search.examples import ExampleQuestions
+from qa.search.fusion import adaptive_for, fuse, ranked
 from qa.search.notices import Notices
 from qa.search.presentation import answer_span, highlights, own_terms
 from qa.search.retrieval import RetrievalSettings
@@ -35,7 +38,9 @@ class Evidence:
     analysed: AnalysedQuery
     vector: np.ndarray
     candidates: Candidates
-    terms: list[list[str]]  # the question's terms for coverage (qa.confidence.coverage_terms)
+    terms: list[list[str]]  # the question's terms for coverage (qa.search.confidence.coverage_terms)
+    # Cosines of the nearest answerable and out-of-scope example questions (-1 without examples).
+    nearest_examples: tuple[float, float] = (-1.0, -1.0)
 
 
 @dataclass
@@ -56,14 +61,32 @@ class Searcher:
     """Answers queries from one loaded index; safe to share between threads (read-only state)."""
 
     def __init__(self, index: LoadedIndex, encoder: Encoder, settings: RetrievalSettings | None = None,
-                 lay_terms: TermList | None = None, notices: Notices | None = None) -> None:
+                 lay_terms: TermList | None = None, notices: Notices | None = None,
+                 examples: ExampleQuestions | None = None, answerability: AnswerabilityModel | None = None) -> None:
         self.index = index
+        self.answerability = answerability if self.examples_allow(examples, answerability) else None
+        self.examples = examples if examples is not None and len(examples) else None
         self.encoder = encoder
         self.settings = settings or RetrievalSettings()
         self.lay_terms = lay_terms or TermList()
         self.notices = notices or Notices()
         self.dense = DenseScorer(index)
+        self.adaptive = adaptive_for(encoder.name)  # the per-question fusion weight measured for this model
+        if self.examples is not None:  # embedded as this searcher embeds a question
+            inputs = [*self.examples.texts, *self.examples.out_of_scope]
+            self.examples.bind(self.query_vectors, [self.analyse(text).retrieval_text for text in inputs])
+            self.examples.bind_units(index.passages, lambda row: index.unit_spans[self.dense.unit_slices[row]].tolist())
         self._normalised_texts: list[str] | None = None
+
+    @staticmethod
+    def examples_allow(examples: ExampleQuestions | None, answerability: AnswerabilityModel | None) -> bool:
+        """An answerability model reads the example questions: without them it cannot judge."""
+        return answerability is not None and examples is not None and len(examples) > 0
+
+    @property
+    def threshold(self) -> float:
+        """The confidence under which the service abstains: the answerability model's, else the settings'."""
+        return self.answerability.threshold if self.answerability is not None else self.settings.abstain_below
 
     def search(self, query: str, k: int = 5, include_low_confidence: bool = False) -> Outcome:
         return self.search_batch([query], k, include_low_confidence)[0]
@@ -90,20 +113,48 @@ class Searcher:
         analysed = [self.analyse(query) for query in queries]
         texts = [a.retrieval_text for a in analysed]
         vectors = self._embed(analysed, batch_size)
-        neighbours = self.dense.nearest(vectors, self.settings.candidates)
+        depth = self.settings.candidates
+        neighbours = self.dense.nearest(vectors, depth)
+        examples, nearest = None, [(-1.0, -1.0)] * len(queries)
+        if self.examples is not None:  # the passages of the nearest example questions are candidates too
+            examples, answerable, out_of_scope = self.examples.best_per_passage(vectors)
+            nearest = list(zip(answerable.tolist(), out_of_scope.tolist()))
+            for found, scores in zip(neighbours, examples):
+                found.update(int(row) for row in np.argsort(-scores)[:depth] if scores[row] > -1)
         tokens = bm25_tokens(texts)
         terms = [coverage_terms(query) for query in analysed]
         return [Evidence(query, vectors[i], gather(self.dense, self.index.lexical, neighbours[i], tokens[i],
-                                                   terms[i], vectors[i], self.settings.candidates), terms[i])
+                                                   terms[i], vectors[i], depth,
+                                                   None if examples is None else examples[i]), terms[i], nearest[i])
                 for i, query in enumerate(analysed)]
+
+    def without_examples(self, questions) -> Searcher:
+        """This searcher less every example question asking one of ``questions``: evaluation scores a labelled
+        set out of sample, even when the corpus's examples hold some of its questions (``held_out``)."""
+        if self.examples is None:
+            return self
+        other = copy.copy(self)
+        other.examples = self.examples.without(questions)
+        return other
+
+    def held_out(self, queries) -> list[tuple[Searcher, list[int]]]:
+        """For labelled queries, one searcher per labelled set (``source``) without that set's example questions,
+        with the positions of its queries: each set is judged with the examples of the others only."""
+        sets: dict[str, list[int]] = {}
+        for position, query in enumerate(queries):
+            sets.setdefault(getattr(query, "source", ""), []).append(position)
+        return [(self.without_examples(queries[i].query for i in positions), positions)
+                for positions in sets.values()]
 
     def _rank(self, evidence: Evidence, k: int, include_low_confidence: bool, highlight: bool,
               ranking_only: bool = False) -> Outcome:
         settings = self.settings
         analysed, vector, candidates = evidence.analysed, evidence.vector, evidence.candidates
-        rows, fused = ranked(candidates, fuse(candidates, settings.fusion, settings.dense_weight, settings.rrf_k))
+        rows, fused = ranked(candidates, fuse(candidates, settings.fusion, settings.dense_weight, settings.rrf_k,
+                                              self.adaptive))
         confidence_of = Confidence(self.index, self.dense, analysed, vector, settings.coverage_weight,
-                                   settings.foreign_term_penalty, evidence.terms, candidates)
+                                   settings.foreign_term_penalty, evidence.terms, candidates, self.answerability,
+                                   evidence.nearest_examples)
         confidence = confidence_of(rows[0]) if rows else 0.0
         notice = None if ranking_only else self.notices.urgent_notice(analysed.raw, vector)
         phrase_matched = None
@@ -124,7 +175,7 @@ class Searcher:
                 # Words quoted in passing ("the leaflet says 'take with food'") that no passage holds: the closest
                 # passages for the same words, judged like any question, and the response says so.
                 analysed = analysed.as_words()
-        threshold = settings.abstain_below
+        threshold = self.threshold
         answered = confidence >= threshold
         # With an urgent notice the passages still come back, marked low-confidence where they are.
         include_low_confidence = include_low_confidence or notice is not None
@@ -145,7 +196,8 @@ class Searcher:
             hits.append(Hit(self.index.passages[row], round(float(score), 4),
                             highlights(analysed, text) if highlight else [], not sure,
                             # Batch evaluation needs only the first result's answer.
-                            answer_span(self.index, self.dense, row, vector, stems) if highlight or not hits
+                            answer_span(self.index, self.dense, row, vector, stems, self.examples)
+                            if highlight or not hits
                             else None))
         message = None if answered else self.notices.no_answer
         return Outcome(analysed.raw, answered, hits, confidence, notice, message, analysed, phrase_matched)
