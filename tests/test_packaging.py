@@ -23,8 +23,8 @@ def installed(tmp_path_factory) -> dict:
                             "-w", str(wheels)], capture_output=True, text=True, timeout=600, cwd=root)
     assert built.returncode == 0, built.stderr
     (wheel,) = wheels.glob("qa-*.whl")
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
+                           str(wheel)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return {"wheel": wheel, "site": site, "root": root}
 
