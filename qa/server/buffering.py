@@ -39,6 +39,9 @@ from qa.settings import load_settings
 READ_SIZE = 65536
 ACCEPTS_PER_WAKE = 64  # a burst of new connections is accepted in one pass, not one per poll
 SWEEP_SECONDS = 0.2  # how often deadlines are checked: a slow client is closed at most this late
+# Connections closed per pass at most. A thousand idle connections opened together expire together; closing them
+# in one pass would hold the GIL for tens of milliseconds, and every request thread would wait behind it.
+SWEEP_BATCH = 64
 CLOSE_LINGER_SECONDS = 2.0  # after the last response, how long the client has to close its side
 CLOSE_DRAIN_BYTES = 65536
 RESERVED_FILES = 256  # open files a worker needs besides its connections: model, index, logs, pipes
@@ -174,28 +177,39 @@ class BufferingThreadWorker(LingeringThreadWorker):
         super().wait_for_and_dispatch_events(max(0.0, min(timeout, self._next_sweep - now)))
         now = time.monotonic()
         if now >= self._next_sweep:
-            self._sweep(now)
-            self._next_sweep = now + SWEEP_SECONDS
+            finished = self._sweep(now)
+            self._next_sweep = now + SWEEP_SECONDS if finished else now  # more due: after the next poll
 
-    def _sweep(self, now: float) -> None:
+    def _sweep(self, now: float) -> bool:
+        """Close connections past their deadlines, SWEEP_BATCH at most; whether none is left due."""
+        budget = SWEEP_BATCH
         if not self.alive and self._stopping_since is None:
             self._stopping_since = now
         # Stopping: a kept-alive connection gets a short while for a request it may be sending already.
         stopped = self._stopping_since is not None and now >= self._stopping_since + STOP_KEEPALIVE_LINGER
-        while self._idle:
+        while self._idle and budget:
             conn = next(iter(self._idle.values()))
             if not stopped and conn.idle_since > now - self._keepalive_timeout:
                 break  # the rest went idle later
             self._close(conn, "keepalive_timeout")
+            budget -= 1
         for conn in list(self._reading.values()):
+            if not budget:
+                break
             if conn.framer.phase is Phase.HEAD:
                 if now >= conn.head_since + self._header_timeout:
                     self._time_out(conn, "header_timeout")
+                    budget -= 1
             elif now >= conn.body_since + self._body_timeout + conn.framer.body_received / self._body_min_rate:
                 self._time_out(conn, "body_timeout")
+                budget -= 1
         for conn in list(self._closing.values()):
+            if not budget:
+                break
             if now >= conn.close_by:
                 self._close(conn)
+                budget -= 1
+        return budget > 0
 
     def _time_out(self, conn: BufferedConn, reason: str) -> None:
         """408 as JSON, if the client can still take it, then close."""

@@ -49,7 +49,7 @@ class RequestFramer:
         self.body_received = 0
         self.expects_continue = False  # the client waits for "100 Continue" before it sends the body
         self.close_after = False
-        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head_bytes)
+        self._h11: h11.Connection | None = None  # made at the first byte: an idle connection never needs one
         if data:
             self.feed(data)
 
@@ -61,6 +61,7 @@ class RequestFramer:
             return self.phase
         if self.phase is Phase.IDLE:
             self.phase = Phase.HEAD
+            self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_head_bytes)
         self._h11.receive_data(chunk)
         try:
             self._advance()
