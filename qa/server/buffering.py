@@ -121,8 +121,9 @@ class BufferingThreadWorker(LingeringThreadWorker):
             try:
                 client, address = listener.accept()
             except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE):
+                if exc.errno in (errno.EMFILE, errno.ENFILE):  # out of files: pause until the next pass
                     self.log.warning("cannot accept a connection: %s", exc.strerror)
+                    self.set_accept_enabled(False)  # gthread's loop enables it again
                 return  # EAGAIN: none left; ECONNABORTED: gone already
             now = time.monotonic()
             self.nr_conns += 1
