@@ -38,6 +38,7 @@ from qa.settings import load_settings
 
 READ_SIZE = 65536
 ACCEPTS_PER_WAKE = 64  # a burst of new connections is accepted in one pass, not one per poll
+ACCEPT_PAUSE_SECONDS = 0.1  # out of open files (it should not happen: QA_MAX_CONNECTIONS is fitted to the limit)
 SWEEP_SECONDS = 0.2  # how often deadlines are checked: a slow client is closed at most this late
 # Connections closed per pass at most. A thousand idle connections opened together expire together; closing them
 # in one pass would hold the GIL for tens of milliseconds, and every request thread would wait behind it.
@@ -102,6 +103,7 @@ class BufferingThreadWorker(LingeringThreadWorker):
         self._closing: dict[int, BufferedConn] = {}  # our side shut; waiting for the client's
         self._next_sweep = 0.0
         self._stopping_since: float | None = None
+        self._accept_paused_until = 0.0
 
     # ------------------------------------------------------------------ the event loop (main thread)
 
@@ -121,9 +123,10 @@ class BufferingThreadWorker(LingeringThreadWorker):
             try:
                 client, address = listener.accept()
             except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE):  # out of files: pause until the next pass
+                if exc.errno in (errno.EMFILE, errno.ENFILE):  # out of files: pause, rather than spin on it
                     self.log.warning("cannot accept a connection: %s", exc.strerror)
-                    self.set_accept_enabled(False)  # gthread's loop enables it again
+                    self._accept_paused_until = time.monotonic() + ACCEPT_PAUSE_SECONDS
+                    self.set_accept_enabled(False)
                 return  # EAGAIN: none left; ECONNABORTED: gone already
             now = time.monotonic()
             self.nr_conns += 1
@@ -133,6 +136,11 @@ class BufferingThreadWorker(LingeringThreadWorker):
                 self._refuse(conn)
                 continue
             self._watch(conn, now)
+
+    def set_accept_enabled(self, enabled) -> None:
+        if enabled and time.monotonic() < self._accept_paused_until:
+            return  # gthread's loop asks again on its next pass
+        super().set_accept_enabled(enabled)
 
     def _watch(self, conn: BufferedConn, now: float) -> None:
         """Wait in the poller for the rest of the connection's next request."""
