@@ -73,6 +73,8 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode("not_found", 404, "Not Found", "no such endpoint: {path}"),
     ErrorCode("passage_not_found", 404, "Not Found", "no passage with id {passage_id!r}"),
     ErrorCode("method_not_allowed", 405, "Method Not Allowed", "{method} is not allowed on {path}; allowed: {allowed}"),
+    ErrorCode("request_timeout", 408, "Request Timeout", "the request was not received in time (headers within "
+              "{header_timeout} s, a body within {body_timeout} s at {body_min_rate} bytes/s); send it again"),
     ErrorCode("body_too_large", 413, "Content Too Large",
               "request body is larger than the limit of {max_body_bytes} bytes"),
     ErrorCode("uri_too_long", 414, "URI Too Long", "the request line is longer than the limit of {max_request_line} "
@@ -83,6 +85,8 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode("internal_error", 500, "Internal Server Error", "the server could not answer this request"),
     ErrorCode("not_implemented", 501, "Not Implemented", "this transfer coding is not supported"),
     ErrorCode("not_ready", 503, "Service Unavailable", "no index is loaded yet; retry shortly"),
+    ErrorCode("too_many_connections", 503, "Service Unavailable",
+              "the server has too many open connections; retry shortly"),
     # The command line's own input errors: one line on stderr and exit status 2, never an HTTP answer.
     ErrorCode("invalid_file", 400, "Bad Request", "a query, qrels or labelled file is missing or malformed",
               http=False),
@@ -93,5 +97,5 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
 ERRORS: dict[str, ErrorCode] = {error.code: error for error in ERROR_CODES}
 # The code an HTTP status maps to when nothing more specific is known (an HTTP error raised by the framework).
 BY_STATUS: dict[int, ErrorCode] = {ERRORS[code].status: ERRORS[code] for code in (
-    "bad_request", "not_found", "method_not_allowed", "body_too_large", "uri_too_long", "rate_limited",
-    "headers_too_large", "internal_error", "not_implemented", "not_ready")}
+    "bad_request", "not_found", "method_not_allowed", "request_timeout", "body_too_large", "uri_too_long",
+    "rate_limited", "headers_too_large", "internal_error", "not_implemented", "not_ready")}

@@ -48,6 +48,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KEEPALIVE_LINGER_MS", 2, "Milliseconds a serve thread that has just answered on a kept-alive "
             "connection waits for that connection's next request, while no other connection waits; 0: hand it "
             "back to gunicorn's poller at once, as plain gthread does.", minimum=0),
+    # Slow, idle and half-open clients: the worker reads every request whole in its event loop before a thread
+    # serves it (qa/server/buffering.py); these bound how long a connection may take and how many there are.
+    Setting("HEADER_TIMEOUT_S", 10, "Seconds a client has, from the first byte of a request, to send its request "
+            "line and headers; past it: 408 request_timeout and the connection closes. A real request's head is one "
+            "packet; 10 s allows for retransmissions on a bad mobile network.", minimum=1),
+    Setting("BODY_TIMEOUT_S", 10, "Seconds a client has, after the headers, to send a request body, plus one second "
+            "for every QA_BODY_MIN_RATE bytes already received; past it: 408 request_timeout and the connection "
+            "closes.", minimum=1),
+    Setting("BODY_MIN_RATE", 500, "Bytes per second a body must keep up on average to earn more time than "
+            "QA_BODY_TIMEOUT_S (Apache's mod_reqtimeout default): a 4 MiB body may take as long as it needs at "
+            "that rate, a client that trickles cannot hold its connection forever.", minimum=1),
+    Setting("KEEPALIVE_TIMEOUT_S", 5, "Seconds a connection may stay open with no request in progress (a new one "
+            "that has sent nothing, or a kept-alive one between requests) before the server closes it.", minimum=1),
+    Setting("SEND_TIMEOUT_S", 30, "Seconds a serve thread waits for a client to take a response before it closes "
+            "the connection: a client that never reads cannot hold a thread.", minimum=1),
+    Setting("MAX_CONNECTIONS", 4096, "Open connections per serve worker. At the limit a new connection closes the "
+            "one idle the longest, or gets 503 too_many_connections when none is idle. `qa serve` raises its "
+            "open-file limit to the hard limit at start and lowers this to fit.", minimum=1),
     Setting("ONNX_CACHE", "", "Directory for the checked ONNX exports, one per model and model-file hash; empty: "
             "~/.cache/qa/onnx."),
     Setting("NOTICES_FILE", "", "Abstention and urgent-care texts, and the name of the urgent rules file "

@@ -7,6 +7,15 @@ the p99 of the last 10 s within 1.5x of the p99 of the first 10 s after warm-up.
     python scripts/loadtest.py --clients 16 --seconds 60 --workers 2            # starts its own server
     python scripts/loadtest.py --url http://127.0.0.1:8000 --server-pid PID --clients 4 --seconds 20  # a running one
     python scripts/loadtest.py --clients 16 --seconds 30 --sighup-at 15     # reload the index mid-load
+
+Slow-client mode (any of --idle, --slow-headers, --slow-bodies): M normal clients search for T seconds without slow
+clients, then for T seconds more while another process holds N idle, N slow-header and N slow-body connections
+open (scripts/slow_clients.py; each one the server closes is opened again). It reports errors and p50/p99 of the
+normal clients in both phases, how long the server took to close each kind of slow connection against its
+deadline, and the largest worker's RSS, and checks: zero errors, p99 with at most 3x p99 without, each slow
+connection closed within its deadline plus 1 s, at most 500 MB per worker.
+
+    python scripts/loadtest.py --workers 1 --clients 8 --seconds 30 --idle 1000 --slow-headers 256 --slow-bodies 64
 """
 
 from __future__ import annotations
@@ -76,9 +85,11 @@ class Client(threading.Thread):
     """One client sending its share of the questions back to back, each on a new connection: a kept-alive
     connection stays with one gunicorn worker, and patients' browsers are many different connections."""
 
-    def __init__(self, host: str, port: int, queries: list[str], stop: threading.Event, records: list) -> None:
+    def __init__(self, host: str, port: int, queries: list[str], stop: threading.Event, records: list,
+                 timeout: float = 60.0) -> None:
         super().__init__(daemon=True)
         self.host, self.port, self.queries, self.stop, self.records = host, port, queries, stop, records
+        self.timeout = timeout
 
     def run(self) -> None:
         n = 0
@@ -87,7 +98,7 @@ class Client(threading.Thread):
             n += 1
             started = time.perf_counter()
             ok = False
-            connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
+            connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             try:
                 connection.request("GET", "/api/search?" + urllib.parse.urlencode({"q": query, "k": 5}),
                                    headers={"Connection": "close"})
@@ -134,6 +145,8 @@ def run(args) -> dict:
     try:
         wait_ready(host, port, args.startup_timeout, process)
         pid = process.pid if process else args.server_pid
+        if slow_mode(args):
+            return slow_run(args, host, port, pid)
         load_start = round(os.getloadavg()[0], 2)  # the machine's 1-minute load: other work skews latency
         rss_start = server_rss(pid)
         pool = questions(args.seed)
@@ -199,6 +212,92 @@ def run(args) -> dict:
     return report
 
 
+def slow_mode(args) -> bool:
+    return bool(args.idle or args.slow_headers or args.slow_bodies)
+
+
+def worker_rss_mb(pid: int | None) -> float | None:
+    """The largest serve worker's resident memory."""
+    if pid is None:
+        return None
+    try:
+        process = psutil.Process(pid)
+        serving = process.children(recursive=True) or [process]  # a server of one process serves in itself
+        return round(max(each.memory_info().rss for each in serving) / 2**20, 1)
+    except psutil.Error:
+        return None
+
+
+def normal_phase(host: str, port: int, pool: list[str], args, during=None) -> dict:
+    """M clients searching for ``args.seconds``; ``during`` is called once a second meanwhile."""
+    stop = threading.Event()
+    records: list = []
+    clients = [Client(host, port, pool[n::args.clients], stop, records, args.request_timeout)
+               for n in range(args.clients)]
+    started = time.monotonic()
+    for client in clients:
+        client.start()
+    while time.monotonic() - started < args.seconds:
+        time.sleep(1.0)
+        if during:
+            during()
+    stop.set()
+    for client in clients:
+        client.join(timeout=args.request_timeout + 30)
+    elapsed = time.monotonic() - started
+    latencies = [r[1] * 1000 for r in records if r[2]]
+    return {"requests": len(records), "errors": sum(1 for r in records if not r[2]),
+            "throughput_rps": round(len(records) / elapsed, 2), "p50_ms": round(percentile(latencies, 50), 1),
+            "p99_ms": round(percentile(latencies, 99), 1), "slowest_ms": round(max(latencies, default=0), 1)}
+
+
+def slow_run(args, host: str, port: int, pid: int | None) -> dict:
+    """Normal clients without, then with, the slow ones, in one run against one server."""
+    from slow_clients import SlowClientsProcess
+
+    from qa.settings import load_settings
+
+    settings = load_settings()  # the started server's defaults; with --url, give the same QA_* environment
+    deadlines = {"idle": settings["KEEPALIVE_TIMEOUT_S"], "headers": settings["HEADER_TIMEOUT_S"],
+                 "body": settings["BODY_TIMEOUT_S"] + 100 / settings["BODY_MIN_RATE"]}
+    pool = questions(args.seed)
+    warm = argparse.Namespace(**{**vars(args), "seconds": args.warmup})
+    normal_phase(host, port, pool, warm)
+    rss = [worker_rss_mb(pid)]
+    without = normal_phase(host, port, pool, args, during=lambda: rss.append(worker_rss_mb(pid)))
+    holder = SlowClientsProcess(host, port, {"idle": args.idle, "headers": args.slow_headers, "body": args.slow_bodies},
+                         interval=args.slow_interval, seconds=args.seconds + args.slow_ramp + 60)
+    holder.start()
+    ramp_ends = time.monotonic() + args.slow_ramp
+    wanted = {"idle": args.idle, "headers": args.slow_headers, "body": args.slow_bodies}
+    while time.monotonic() < ramp_ends and holder.held() != wanted:
+        time.sleep(0.2)
+    held_at_start = holder.held()
+
+    def during() -> None:
+        holder.sample()
+        rss.append(worker_rss_mb(pid))
+
+    with_slow = normal_phase(host, port, pool, args, during=during)
+    slow = holder.stop_and_report(deadlines)
+    rss = [value for value in rss if value is not None]
+    ratio = round(with_slow["p99_ms"] / without["p99_ms"], 2) if without["p99_ms"] else None
+    past = [entry["past_deadline_s_max"] for kind, entry in slow.items()
+            if isinstance(entry, dict) and "past_deadline_s_max" in entry]
+    report = {"clients": args.clients, "seconds": args.seconds, "request_timeout_s": args.request_timeout,
+              "workers": args.workers if not args.url else None, "threads": args.threads if not args.url else None,
+              "without_slow_clients": without, "with_slow_clients": with_slow, "p99_with_over_without": ratio,
+              "slow_clients_held_at_start": held_at_start, "slow_clients": slow,
+              "worker_rss_mb_max": max(rss, default=None), "loadavg_end": round(os.getloadavg()[0], 2)}
+    report["targets"] = {
+        "zero_errors": without["errors"] == 0 and with_slow["errors"] == 0,
+        "p99_within_3x": ratio is not None and ratio <= 3.0,
+        "slow_closed_within_deadline_plus_1s": bool(past) and max(past) <= 1.0,
+        "worker_rss_within_500mb": bool(rss) and max(rss) <= 500,
+    }
+    return report
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=16)
@@ -215,9 +314,23 @@ def main() -> int:
     parser.add_argument("--sighup-at", type=float, help="send SIGHUP (reload the index) this many measured "
                                                          "seconds into the run")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    slow = parser.add_argument_group("slow clients (scripts/slow_clients.py)")
+    slow.add_argument("--idle", type=int, default=0, help="idle connections held open (connected, nothing sent)")
+    slow.add_argument("--slow-headers", type=int, default=0, help="connections sending their headers a line at a time")
+    slow.add_argument("--slow-bodies", type=int, default=0, help="POSTs sending a 100-byte body a byte at a time")
+    slow.add_argument("--slow-interval", type=float, default=1.0, help="seconds between a slow client's sends")
+    slow.add_argument("--slow-ramp", type=float, default=20.0, help="seconds at most to open them all")
+    parser.add_argument("--request-timeout", type=float, default=60.0, help="a normal client's timeout, seconds")
     args = parser.parse_args()
     if args.clients < 1 or args.seconds < 2 * WINDOW or args.seconds > 600:
         parser.error("--clients must be at least 1 and --seconds from 20 to 600 (the run is bounded)")
+    counts = (args.idle, args.slow_headers, args.slow_bodies)
+    if min(counts) < 0 or sum(counts) > 10_000:
+        parser.error("--idle, --slow-headers and --slow-bodies: 0 or more, at most 10,000 together")
+    if args.url:
+        from slow_clients import check_loopback
+
+        check_loopback(urllib.parse.urlsplit(args.url).hostname or "")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     report = run(args)
     print(json.dumps(report, indent=2))

@@ -226,6 +226,28 @@ def test_metrics_add_up_across_two_workers(server):
     assert "qa_http_request_duration_seconds_bucket" in text and "qa_index_passages" in text
 
 
+def test_open_connections_are_counted_across_two_workers(server):
+    """qa_connections_open sums every worker's connections, whichever worker answers the scrape."""
+    import socket
+
+    def open_now() -> float:
+        _, _, body = call(server, "GET", "/metrics")
+        return sum(float(row.rsplit(" ", 1)[1]) for row in body.decode().splitlines()
+                   if row.startswith("qa_connections_open "))
+
+    before = [open_now() for _ in range(6)]
+    held = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(40)]
+    try:
+        time.sleep(0.5)
+        during = [open_now() for _ in range(6)]
+    finally:
+        for sock in held:
+            sock.close()
+    assert min(during) >= 40 > max(before), (before, during)
+    pids = {path.stem.rsplit("_", 1)[-1] for path in server.metrics_dir.glob("gauge_livesum_*.db")}
+    assert len(pids) >= 2, "both workers count their connections"
+
+
 # --------------------------------------------------------------------------- index updates without downtime
 
 

@@ -13,8 +13,12 @@ from pathlib import Path
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
+from qa.server.open_files import raise_open_file_limit
 from qa.settings import load_settings
-from qa.web.observability import MULTIPROC_ENV
+
+# prometheus-client's own name for it. Nothing imported here may import prometheus_client: it chooses multiprocess
+# mode once, at its first import, and metrics_dir() must set this first (else /metrics stays empty).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class _ReloadingArbiter(Arbiter):
@@ -71,6 +75,8 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int, settings:
         "threads": threads,
         "worker_class": "qa.server.worker.JsonErrorWorker",
         "timeout": 60,
+        # Kept-alive connections wait in the worker's event loop, which closes them after this (qa.server.buffering).
+        "keepalive": settings["KEEPALIVE_TIMEOUT_S"],
         "graceful_timeout": 10,
         "accesslog": None,  # the app writes its own access log, without query strings
         "errorlog": "-",
@@ -106,6 +112,10 @@ def metrics_dir() -> tuple[Path, bool]:
 
 
 def serve(overrides: dict, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, threads: int = 4) -> int:
+    raised = raise_open_file_limit()
+    if raised:
+        print(f"open-file limit raised from {raised[0]} to {raised[1]} (every connection is one)", file=sys.stderr,
+              flush=True)
     directory, owned = metrics_dir()
     try:
         _GunicornApp(overrides, gunicorn_options(host, port, workers, threads, load_settings(overrides))).run()

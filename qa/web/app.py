@@ -57,7 +57,8 @@ def _http_error(exc: HTTPException):
     allowed = sorted(getattr(exc, "valid_methods", None) or [])
     message = error.text(path=request.path, method=request.method, allowed=", ".join(allowed),
                          max_body_bytes=config["MAX_BODY_BYTES"], max_request_line=config["MAX_REQUEST_LINE"],
-                         limit=exc.description, detail=exc.description)
+                         limit=exc.description, detail=exc.description, header_timeout=config["HEADER_TIMEOUT_S"],
+                         body_timeout=config["BODY_TIMEOUT_S"], body_min_rate=config["BODY_MIN_RATE"])
     response = error_response(status, error.body(message))
     if status == 405 and allowed:
         response.headers["Allow"] = ", ".join(allowed)

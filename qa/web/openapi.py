@@ -68,7 +68,7 @@ def build_spec(config) -> dict:
                                         "{\"error\": {\"code\", \"message\"}}."})
     for model in (ErrorBody, SearchResponse, BatchResponse, PassageBody, Health, Ready, search_model, batch_model):
         _register(spec, model)
-    common = (404, 405, 413, 414, 429, 431, 500, 503)
+    common = (404, 405, 408, 413, 414, 429, 431, 500, 503)
     search_schema = spec.components.schemas[search_model.__name__]
     parameters = [{"name": name, "in": "query", "required": name in search_schema.get("required", []),
                    "description": prop.get("description", ""), "schema": _query_schema(prop)}
