@@ -61,6 +61,14 @@ class Confidence:
         signals = self.signals(row)
         if self.answerability is not None:
             return self.answerability.probability(signals)
+        return self._plain(signals)
+
+    def passage(self, row: int) -> float:
+        """The plain confidence of passage ``row`` on its own: whether a passage below the first is a match worth
+        showing (the answerability model judges the question; this judges each passage shown for it)."""
+        return self._plain(self.signals(row))
+
+    def _plain(self, signals: dict[str, float]) -> float:
         return signals["similarity"] + self.coverage_weight * signals["coverage"] - self.penalty
 
 

@@ -187,9 +187,11 @@ class Searcher:
         for position, (row, score) in enumerate(zip(rows, fused)):
             if len(hits) == k:
                 break
-            # Below the best passage, each passage must be a confident match on its own to be shown.
+            # Below the best passage, each passage must be a confident match on its own to be shown: its plain
+            # confidence against the settings' threshold (the answerability model judges the question, not each
+            # passage; without one the two are the same).
             sure = answered and (position == 0 or bool(analysed.phrases)
-                                 or (not ranking_only and confidence_of(row) >= threshold))
+                                 or (not ranking_only and confidence_of.passage(row) >= settings.abstain_below))
             if not sure and not include_low_confidence:
                 continue
             text = self.index.passages[row].text
