@@ -34,9 +34,9 @@ def _bank(tmp_path=None) -> ExampleQuestions:
 
 def test_each_answerable_example_counts_for_every_passage_holding_one_of_its_quotes():
     bank = _bank()
-    assert bank.texts == ["red dots all over her legs", "what does minimal residual disease mean", "spots or mrd",
+    assert bank.texts == ["red dots all over her legs", "spots or mrd", "what does minimal residual disease mean",
                           "spots or mrd"]
-    assert bank.rows.tolist() == [0, 1, 0, 1]
+    assert bank.rows.tolist() == [0, 0, 1, 1]  # by passage row: each passage's examples are one run
     assert bank.out_of_scope == ["how much does a transplant cost"]  # it answers nothing, and tells abstention
     assert len(bank) == 5 and bank.vectors().shape == (5, 64)
 
@@ -48,8 +48,8 @@ def test_a_passage_scores_its_nearest_example_and_a_passage_without_one_scores_m
     best, answerable, out_of_scope = bank.best_per_passage(vectors)
     assert best.shape == (2, 3)
     example = encoder.encode(bank.texts)
-    assert best[0, 0] == pytest.approx(max(example[0] @ vectors[0], example[2] @ vectors[0]))
-    assert best[1, 1] == pytest.approx(max(example[1] @ vectors[1], example[3] @ vectors[1]))
+    assert best[0, 0] == pytest.approx(max(example[0] @ vectors[0], example[1] @ vectors[0]))
+    assert best[1, 1] == pytest.approx(max(example[2] @ vectors[1], example[3] @ vectors[1]))
     assert (best[:, 2] == -1).all()
     assert answerable[0] == pytest.approx(1.0) and answerable[1] == pytest.approx((example @ vectors[1]).max())
     cost = encoder.encode(["how much does a transplant cost"])[0]
@@ -62,7 +62,7 @@ def test_without_drops_the_asked_questions_ignoring_case_and_spacing():
     fewer = bank.without(["RED dots  all over her legs ", "spots or mrd", "How much does a transplant cost"])
     assert fewer.texts == ["what does minimal residual disease mean"] and fewer.rows.tolist() == [1]
     assert fewer.out_of_scope == []
-    np.testing.assert_array_equal(fewer.vectors(), bank.vectors()[[1]])
+    np.testing.assert_array_equal(fewer.vectors(), bank.vectors()[[2]])
     assert len(bank) == 5  # the bank itself is unchanged
 
 

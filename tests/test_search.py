@@ -36,3 +36,23 @@ def test_dense_similarity_is_each_passage_best_cosine_with_itself_or_one_of_its_
         assert found.dtype == np.float32 and found.shape == (len(rows),)
         np.testing.assert_allclose(found, expected, rtol=0, atol=1e-6)
     assert len(scorer.similarity(np.zeros(0, dtype=np.int64), vector)) == 0
+
+
+def test_answer_similarities_of_many_passages_are_each_passage_own(fake_index):
+    """The vectorised answer similarity (what confidence reads for every candidate at once) is the one of each
+    passage on its own: its best cosine with context, without it, or of one of its units alone."""
+    import numpy as np
+
+    from qa.index import load_index
+    from qa.search.candidates import DenseScorer
+
+    scorer = DenseScorer(load_index(fake_index, check_corpus=False))
+    assert len(scorer.plain_units)  # the guide's build encodes its units on their own: both kinds are drawn
+    rng = np.random.default_rng(11)
+    for _ in range(10):
+        vector = rng.standard_normal(scorer.passages.shape[1]).astype(np.float32)
+        vector /= np.linalg.norm(vector)
+        rows = rng.choice(len(scorer.passages), size=15, replace=True)
+        similarity = scorer.similarity(rows, vector)
+        expected = [scorer.answer_similarity(int(row), vector, float(s)) for row, s in zip(rows, similarity)]
+        np.testing.assert_allclose(scorer.answer_similarities(rows, vector, similarity.copy()), expected, atol=1e-6)

@@ -48,7 +48,16 @@ class DenseScorer:
 
     def similarity(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """Per passage, the best cosine of the passage with its context or any of its sentences and list items."""
-        scores = self.passages[rows] @ vector
+        return self._with_best_unit(self.passages[rows] @ vector, self.units, rows, vector)
+
+    def answer_similarities(self, rows: np.ndarray, vector: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+        """``answer_similarity`` of many passages at once, given their ``similarity``."""
+        best = np.maximum(similarity, self.plain[rows] @ vector)
+        return self._with_best_unit(best, self.plain_units, rows, vector) if len(self.plain_units) else best
+
+    def _with_best_unit(self, scores: np.ndarray, units: np.ndarray, rows: np.ndarray,
+                        vector: np.ndarray) -> np.ndarray:
+        """``scores`` raised, per passage, to the best cosine of its units in ``units``."""
         counts = self.unit_counts[rows]
         with_units = counts > 0
         if with_units.any():
@@ -56,7 +65,7 @@ class DenseScorer:
             counts = counts[with_units]
             firsts = np.cumsum(counts) - counts  # where each passage's units begin in the gathered rows
             gathered = np.repeat(self.unit_starts[rows[with_units]] - firsts, counts) + np.arange(counts.sum())
-            best = np.maximum.reduceat(self.units[gathered] @ vector, firsts)
+            best = np.maximum.reduceat(units[gathered] @ vector, firsts)
             scores[with_units] = np.maximum(scores[with_units], best)
         return scores
 

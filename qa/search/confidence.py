@@ -44,6 +44,7 @@ class Confidence:
         # The candidates already hold each one's dense similarity and coverage: reuse them, not recompute.
         self._known = ({int(row): i for i, row in enumerate(candidates.rows)} if candidates is not None else {})
         self._candidates = candidates
+        self._plain_cache: np.ndarray | None = None
 
     def signals(self, row: int) -> dict[str, float]:
         """What the judgement of passage ``row`` reads (the answerability model's features)."""
@@ -66,7 +67,18 @@ class Confidence:
     def passage(self, row: int) -> float:
         """The plain confidence of passage ``row`` on its own: whether a passage below the first is a match worth
         showing (the answerability model judges the question; this judges each passage shown for it)."""
+        at = self._known.get(int(row))
+        if at is not None:
+            return float(self._plain_candidates()[at])
         return self._plain(self.signals(row))
+
+    def _plain_candidates(self) -> np.ndarray:
+        """Every candidate's plain confidence, computed once and in one product per kind of vector."""
+        if self._plain_cache is None:
+            c = self._candidates
+            similarity = self.dense.answer_similarities(c.rows, self.vector, c.dense.copy())
+            self._plain_cache = similarity + self.coverage_weight * c.coverage - self.penalty
+        return self._plain_cache
 
     def _plain(self, signals: dict[str, float]) -> float:
         return signals["similarity"] + self.coverage_weight * signals["coverage"] - self.penalty

@@ -42,6 +42,7 @@ class ExampleQuestions:
     def __init__(self, questions: list[LabelledQuery], passages, encoder, cache_dir: str | Path | None = None) -> None:
         pairs = [(q, row) for q in questions if q.gold and not q.out_of_scope
                  for row, passage in enumerate(passages) if any(quote in passage.text for quote in q.gold)]
+        pairs.sort(key=lambda pair: pair[1])  # by passage row (stable): each passage's examples are one run
         self.texts = [q.query for q, _ in pairs]  # one per (answerable example, passage) pair
         self.gold = [q.gold for q, _ in pairs]
         self.rows = np.array([row for _, row in pairs], dtype=np.int64)
@@ -54,6 +55,7 @@ class ExampleQuestions:
         self._inputs = [*self.texts, *self.out_of_scope]  # what is embedded, for the cache name
         self._vectors: np.ndarray | None = None  # answerable pairs, then out-of-scope examples
         self._source: tuple[ExampleQuestions, list[int]] | None = None  # a subset of another bank's vectors
+        self._starts: np.ndarray | None = None
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -116,13 +118,20 @@ class ExampleQuestions:
             return best, answerable, out_of_scope
         sims = vectors @ self.vectors().T  # (queries, examples)
         pairs = len(self.texts)
-        for query in range(len(vectors)):
-            np.maximum.at(best[query], self.rows, sims[query, :pairs])
         if pairs:
+            # The pairs are sorted by passage row: each passage's best is one reduction over its run.
+            starts = self._runs()
+            best[:, self.rows[starts]] = np.maximum.reduceat(sims[:, :pairs], starts, axis=1)
             answerable = sims[:, :pairs].max(axis=1)
         if len(self.out_of_scope):
             out_of_scope = sims[:, pairs:].max(axis=1)
         return best, answerable, out_of_scope
+
+    def _runs(self) -> np.ndarray:
+        """Where each passage's run of pairs starts (the pairs are sorted by row)."""
+        if self._starts is None:
+            self._starts = np.flatnonzero(np.r_[True, self.rows[1:] != self.rows[:-1]])
+        return self._starts
 
     def nearest(self, vector: np.ndarray) -> dict[str, tuple[str, float] | None]:
         """The nearest answerable and out-of-scope example questions and their cosines, for explanations."""
