@@ -286,3 +286,11 @@ def test_explain_says_why_it_answers_or_abstains(tmp_path, guide_corpus):
     text = run_qa("explain", "what is MRD", "--index", str(index), QA_MODEL="hash:64")
     assert text.returncode == 0 and text.stdout.splitlines()[0].split(":")[0] in ("answers", "abstains")
     assert_one_line_error(run_qa("explain", "   ", "--index", str(index), QA_MODEL="hash:64"), "empty")
+    # A quoted phrase: the passage explained is the one the search puts first, the only one that holds it.
+    quoted = 'what is MRD "stem cell"'
+    searched = json.loads(run_qa("search", quoted, "-k", "1", "--json", "--index", str(index),
+                                 QA_MODEL="hash:64").stdout)
+    explained = json.loads(run_qa("explain", quoted, "--index", str(index), "--json", QA_MODEL="hash:64").stdout)
+    assert explained["phrase_matched"] is True
+    assert "stem cell" in searched["results"][0]["text"].lower()
+    assert explained["passage"]["passage_id"] == searched["results"][0]["passage_id"]

@@ -4,38 +4,28 @@ from __future__ import annotations
 
 import json
 
-from qa.search.confidence import Confidence
-from qa.search.fusion import fuse, ranked
-
 
 def explain(searcher, question: str) -> dict:
     """The decision for ``question`` and what it read: the best passage, each signal and its share of the log-odds
     (with an answerability model) or of the plain confidence, the threshold and the nearest example questions."""
-    settings = searcher.settings
     evidence = searcher.evidence([question])[0]
-    candidates = evidence.candidates
-    order, _ = ranked(candidates, fuse(candidates, settings.fusion, settings.dense_weight, settings.rrf_k,
-                                       searcher.adaptive))
-    outcome = searcher.search(question, k=1, include_low_confidence=True)
+    outcome = searcher.rank(evidence, k=1, include_low_confidence=True)
     report = {"question": question, "answered": outcome.answered, "confidence": round(outcome.confidence, 4),
               "threshold": round(searcher.threshold, 4),
               "judged_by": "answerability model" if searcher.answerability is not None else "plain confidence"}
     if outcome.phrase_matched is not None:
         report["phrase_matched"] = outcome.phrase_matched
-    if not order:
+    if not outcome.hits:
         return {**report, "passage": None}
-    passage = searcher.index.passages[order[0]]
+    passage = outcome.hits[0].passage  # the passage the search puts first, quoted-phrase lookup included
     report["passage"] = {"passage_id": passage.id, "section": passage.section_path}
-    judge = Confidence(searcher.index, searcher.dense, evidence.analysed, evidence.vector, settings.coverage_weight,
-                       settings.foreign_term_penalty, evidence.terms, candidates, searcher.answerability,
-                       evidence.nearest_examples)
-    signals = judge.signals(order[0])
+    _, _, judge = searcher.judge(evidence)
+    signals = judge.signals(searcher.index.position[passage.id])
     if searcher.answerability is not None:
         shares = searcher.answerability.contributions(signals)
         report["bias"] = round(searcher.answerability.bias, 4)
     else:
-        shares = {"similarity": signals["similarity"], "coverage": settings.coverage_weight * signals["coverage"],
-                  "foreign_term": -judge.penalty}
+        shares = judge.plain_shares(signals)
     report["signals"] = {name: {"value": round(value, 4), "share": round(shares[name], 4)}
                          for name, value in signals.items() if name in shares}
     if searcher.examples is not None:

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.search.answerability import FEATURES, AnswerabilityModel, as_array
-from qa.search.confidence import Confidence
-from qa.search.fusion import fuse, ranked
 
 MAX_REFUSED = 0.03  # the share of answerable questions the chosen threshold may refuse, out of fold
 STRENGTH = 1.0  # scikit-learn's C
@@ -33,16 +31,10 @@ class LabelledSignals:
 def signals_of(searcher, queries) -> np.ndarray:
     """The features of each question's best passage, as the search ranks it, each labelled set judged without its
     own example questions."""
-    adaptive, settings = searcher.adaptive, searcher.settings
     rows: list = [None] * len(queries)
     for held_out, positions in searcher.held_out(queries):
         for position, evidence in zip(positions, held_out.evidence([queries[i].query for i in positions])):
-            candidates = evidence.candidates
-            order, _ = ranked(candidates, fuse(candidates, settings.fusion, settings.dense_weight, settings.rrf_k,
-                                               adaptive))
-            confidence = Confidence(searcher.index, searcher.dense, evidence.analysed, evidence.vector,
-                                    settings.coverage_weight, settings.foreign_term_penalty, evidence.terms,
-                                    candidates, None, evidence.nearest_examples)
+            order, _, confidence = held_out.judge(evidence)
             rows[position] = confidence.signals(order[0]) if order else dict.fromkeys(FEATURES, 0.0)
     return as_array(rows)
 

@@ -80,8 +80,13 @@ class Confidence:
             self._plain_cache = similarity + self.coverage_weight * c.coverage - self.penalty
         return self._plain_cache
 
+    def plain_shares(self, signals: dict[str, float]) -> dict[str, float]:
+        """Each signal's share of the plain confidence, which is their sum."""
+        return {"similarity": signals["similarity"], "coverage": self.coverage_weight * signals["coverage"],
+                "foreign_term": -self.penalty}
+
     def _plain(self, signals: dict[str, float]) -> float:
-        return signals["similarity"] + self.coverage_weight * signals["coverage"] - self.penalty
+        return sum(self.plain_shares(signals).values())
 
 
 def names_foreign_term(index: LoadedIndex, analysed: AnalysedQuery) -> bool:

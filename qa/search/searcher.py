@@ -98,7 +98,7 @@ class Searcher:
                      batch_size: int = 64, highlight: bool = True, ranking_only: bool = False) -> list[Outcome]:
         """``ranking_only`` (batch evaluation) returns every row as low-confidence ones are, with the first
         row's confidence and answer, and skips the urgent notice and judging each later row on its own."""
-        return [self._rank(evidence, k, include_low_confidence or ranking_only, highlight, ranking_only)
+        return [self.rank(evidence, k, include_low_confidence or ranking_only, highlight, ranking_only)
                 for evidence in self.evidence(queries, batch_size)]
 
     def query_vectors(self, queries: list[str], batch_size: int = 64) -> np.ndarray:
@@ -146,15 +146,23 @@ class Searcher:
         return [(self.without_examples(queries[i].query for i in positions), positions)
                 for positions in sets.values()]
 
-    def _rank(self, evidence: Evidence, k: int, include_low_confidence: bool, highlight: bool,
-              ranking_only: bool = False) -> Outcome:
-        settings = self.settings
-        analysed, vector, candidates = evidence.analysed, evidence.vector, evidence.candidates
+    def judge(self, evidence: Evidence) -> tuple[list[int], list[float], Confidence]:
+        """The candidates of ``evidence`` ranked by fusion, best first, with their fused scores, and how sure the
+        service is of each (before any quoted-phrase lookup)."""
+        settings, candidates = self.settings, evidence.candidates
         rows, fused = ranked(candidates, fuse(candidates, settings.fusion, settings.dense_weight, settings.rrf_k,
                                               self.adaptive))
-        confidence_of = Confidence(self.index, self.dense, analysed, vector, settings.coverage_weight,
-                                   settings.foreign_term_penalty, evidence.terms, candidates, self.answerability,
-                                   evidence.nearest_examples)
+        confidence_of = Confidence(self.index, self.dense, evidence.analysed, evidence.vector,
+                                   settings.coverage_weight, settings.foreign_term_penalty, evidence.terms,
+                                   candidates, self.answerability, evidence.nearest_examples)
+        return rows, fused, confidence_of
+
+    def rank(self, evidence: Evidence, k: int = 5, include_low_confidence: bool = False, highlight: bool = True,
+             ranking_only: bool = False) -> Outcome:
+        """The outcome of one query's ``evidence``: what ``search`` returns (``search_batch`` for the flags)."""
+        settings = self.settings
+        analysed, vector = evidence.analysed, evidence.vector
+        rows, fused, confidence_of = self.judge(evidence)
         confidence = confidence_of(rows[0]) if rows else 0.0
         notice = None if ranking_only else self.notices.urgent_notice(analysed.raw, vector)
         phrase_matched = None
