@@ -75,14 +75,14 @@ def run_eval(args) -> int:
     elif args.calibrate:
         print(f"fusion is {searcher.settings.fusion!r}, which has no weight: only the abstention threshold is "
               "calibrated", file=sys.stderr)
+    answerability = None
+    if args.calibrate and searcher.examples is not None and _labelled_sets(files) >= 2:
+        # Before the evaluation, which then judges by the model trained on every set.
+        answerability = _calibrate_answerability(searcher, files, calibrated, args, settings)
     evaluation = Evaluation(searcher, queries, qrels, progress=not args.quiet, relevance=args.relevance)
     print(f"{len(queries)} queries in {evaluation.seconds:.2f}s "
           f"({len(queries) / evaluation.seconds:.0f} queries/s)", file=sys.stderr)
-    answerability = None
-    if args.calibrate and searcher.examples is not None and _labelled_sets(files) >= 2:
-        answerability = _calibrate_answerability(searcher, files, calibrated, args, settings)
-        evaluation = Evaluation(searcher, queries, qrels, progress=not args.quiet, relevance=args.relevance)
-    elif args.calibrate and any(q.out_of_scope for q in queries):
+    if args.calibrate and answerability is None and any(q.out_of_scope for q in queries):
         _calibrate_threshold(evaluation, searcher, calibrated)
     metrics = {**evaluation.metrics(), **calibrated}
     if args.calibrate:
@@ -164,7 +164,7 @@ def _calibrate_answerability(searcher, files: dict, metrics: dict, args, setting
 
     from qa.corpus.files import resolve_corpus_files
     from qa.evaluation import answerability as train
-    from qa.search.answerability import examples_digest
+    from qa.search.answerability import answerability_tags
 
     sets = [train.LabelledSignals(name, train.signals_of(searcher, items),
                                   np.array([not q.out_of_scope for q in items]))
@@ -188,8 +188,7 @@ def _calibrate_answerability(searcher, files: dict, metrics: dict, args, setting
         print(f"drew the trade-off curve to {args.curve}", file=sys.stderr)
     manifest = searcher.index.manifest
     examples = resolve_corpus_files(settings, manifest["corpus"].get("path"))["EXAMPLES_FILE"]
-    model = train.final_model(sets, chosen["threshold"], searcher.encoder.name,
-                              {"corpus_hash": manifest["corpus"]["hash"], "examples": examples_digest(examples)})
+    model = train.final_model(sets, chosen["threshold"], searcher.encoder.name, answerability_tags(manifest, examples))
     searcher.answerability = model
     metrics["calibrated_threshold"] = chosen["threshold"]
     return model

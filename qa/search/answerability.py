@@ -96,6 +96,11 @@ def examples_digest(path: str | Path | None) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def answerability_tags(manifest: dict, examples_path: str | Path | None) -> dict:
+    """What a trained model applies to, as it is saved and checked on load: the corpus and its example questions."""
+    return {"corpus_hash": manifest["corpus"].get("hash"), "examples": examples_digest(examples_path)}
+
+
 def load_answerability(path: str | Path | None, manifest: dict, examples_path: str | Path | None,
                        model: str) -> AnswerabilityModel | None:
     """The corpus's answerability model, when there is one and it was trained for this corpus, these example
@@ -107,7 +112,7 @@ def load_answerability(path: str | Path | None, manifest: dict, examples_path: s
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise QAError(f"answerability model {path} is malformed ({type(exc).__name__}: {exc}); retrain it with "
                       "`python -m qa eval --calibrate`") from None
-    expected = {"corpus_hash": manifest["corpus"].get("hash"), "examples": examples_digest(examples_path)}
+    expected = answerability_tags(manifest, examples_path)
     if loaded.model != model or any(loaded.tags.get(key) != value for key, value in expected.items()):
         log.warning("answerability model %s was trained for another corpus, example questions or model; the search "
                     "judges by its plain confidence (run `python -m qa eval --calibrate` on this corpus)", path)
