@@ -42,7 +42,7 @@ def _state(index_dir: Path) -> tuple[Path, list[str]]:
 # --------------------------------------------------------------------------- disk full and read-only, simulated
 
 
-@pytest.mark.parametrize("where", ["qa.index.build._write_jsonl", "qa.index.build._write_atomic"])
+@pytest.mark.parametrize("where", ["qa.index.build._write_jsonl", "qa.index.build.write_text_atomic"])
 def test_a_disk_that_fills_during_a_build_leaves_the_old_index(live, monkeypatch, capsys, where):
     from qa import cli
 

@@ -98,7 +98,8 @@ def _table(report: dict) -> str:
 def run_train(args, settings: dict) -> int:
     """Train the urgent classifier on labelled files and the data file's example sentences, print what each file
     scores when it is left out of the training, and write the weights where the rules file names them."""
-    from qa.urgent.classifier import file_digest, train
+    from qa.storage import file_digest
+    from qa.urgent.classifier import train
 
     sets = {str(path): load_urgent_questions(path) for path in args.files}
     searcher = _open(settings)

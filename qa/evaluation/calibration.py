@@ -18,6 +18,7 @@ from qa.evaluation.metrics import hit_rank
 from qa.search.fusion import fuse
 from qa.search.retrieval import RetrievalSettings
 from qa.search.searcher import Searcher
+from qa.storage import write_text_atomic
 
 WEIGHTS = tuple(round(w, 2) for w in np.arange(0.0, 1.0001, 0.05))
 DEPTH = 10  # RR@10, as the bars and ir-measures count it
@@ -121,9 +122,7 @@ def save(path: Path, settings: RetrievalSettings, manifest: dict, source: str) -
         "calibrated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **settings.to_dict(),
     }
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    temporary.replace(path)
+    write_text_atomic(path, json.dumps(body, indent=2, ensure_ascii=False) + "\n")
 
 
 def with_weight(settings: RetrievalSettings, weight: float | None) -> RetrievalSettings:

@@ -43,6 +43,7 @@ from qa.index.layout import (
 from qa.index.lexical import LexicalIndex
 from qa.index.loading import stored_vectors
 from qa.index.vocabulary import Vocabulary
+from qa.storage import write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
             embedding={"scheme": EMBED_SCHEME, "embedded": len(passages) - reused, "reused": reused},
             search_index=search_specs, started=started)
         # The manifest is written last: a directory without one is never a complete build.
-        _write_atomic(work / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        write_text_atomic(work / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
         final = builds / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         final = Path(tempfile.mkdtemp(prefix=final.name + "-", dir=builds))
         os.replace(work, final)
@@ -317,11 +318,3 @@ def _write_jsonl(path: Path, records) -> None:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
-
-def _write_atomic(path: Path, content: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)

@@ -16,17 +16,16 @@ a time; the threshold is chosen on those out-of-fold probabilities, never in sam
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from qa.errors import QAError
+from qa.storage import file_digest, write_text_atomic
 
 FEATURES = ("similarity", "coverage", "foreign_term", "nearest_answerable", "nearest_out_of_scope")
 FORMAT = 1
@@ -67,10 +66,7 @@ class AnswerabilityModel:
 
     def save(self, path: str | Path) -> None:
         """Written whole or not at all."""
-        path = Path(path)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        partial.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(partial, path)
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
     @classmethod
     def from_dict(cls, data: dict) -> AnswerabilityModel:
@@ -91,9 +87,7 @@ class AnswerabilityModel:
 
 def examples_digest(path: str | Path | None) -> str:
     """A short hash of a corpus's example-question file: the model's example features depend on it."""
-    if not path or not Path(path).is_file():
-        return ""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return file_digest(path) if path and Path(path).is_file() else ""
 
 
 def answerability_tags(manifest: dict, examples_path: str | Path | None) -> dict:

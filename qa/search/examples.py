@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from qa.corpus.questions import LabelledQuery, holds_answer, load_queries
+from qa.storage import save_cache
 from qa.text import plain_typography
 
 
@@ -164,14 +164,7 @@ class ExampleQuestions:
         if not texts:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
         vectors = np.asarray(self._embed(texts), dtype=np.float32)
-        if self.cache_path is not None:
-            try:  # a cache that cannot be written only costs the next start an encode
-                self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-                partial = self.cache_path.with_suffix(f".{os.getpid()}.tmp.npy")
-                np.save(partial, vectors)
-                os.replace(partial, self.cache_path)
-            except OSError:
-                pass
+        save_cache(self.cache_path, lambda partial: np.save(partial, vectors))
         return vectors
 
     def _read_cache(self) -> np.ndarray | None:

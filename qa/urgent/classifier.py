@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from qa.storage import write_text_atomic
 from qa.urgent.words import WordModel, train_words
 
 FORMAT = 2
@@ -51,10 +50,7 @@ class UrgentClassifier:
 
     def save(self, path: str | Path) -> None:
         """Written whole or not at all: a half-written file must never be read as weights."""
-        path = Path(path)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        partial.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
-        os.replace(partial, path)
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> UrgentClassifier:
@@ -105,6 +101,3 @@ def halves(logits: dict[str, float]) -> dict[str, float]:
 def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
-
-def file_digest(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from pathlib import Path
 
 import numpy as np
 
+from qa.storage import save_cache
 from qa.text import plain_typography
 from qa.urgent.rules import SemanticSettings
 
@@ -56,14 +56,7 @@ class ExampleVectors:
     def _encode(self) -> dict[str, np.ndarray]:
         vectors = {kind: self.encoder.encode([plain_typography(s) for s in sentences])
                    for kind, sentences in self.examples.items()}
-        if self.cache_path is not None:
-            try:  # a cache that cannot be written only costs the next start an encode
-                self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-                partial = self.cache_path.with_suffix(f".{os.getpid()}.tmp.npz")
-                np.savez(partial, **vectors)
-                os.replace(partial, self.cache_path)
-            except OSError:
-                pass
+        save_cache(self.cache_path, lambda partial: np.savez(partial, **vectors))
         return vectors
 
     def _read_cache(self) -> dict[str, np.ndarray] | None:
