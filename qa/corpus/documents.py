@@ -49,6 +49,13 @@ class Document:
             "text": self.text,
         }
 
+    @classmethod
+    def from_record(cls, record: dict) -> Document:
+        """The document ``to_record`` wrote (an index's documents.jsonl)."""
+        return cls(id=record["id"], text=record["text"], **{name: record[name] for name in CITATION_FIELDS},
+                   format=record.get("format", "text"), extra=record.get("extra", {}),
+                   titled=bool(record.get("titled", True)))
+
 
 @dataclass
 class Corpus:

@@ -41,7 +41,7 @@ from qa.index.layout import (
     search_file,
 )
 from qa.index.lexical import LexicalIndex
-from qa.index.loading import stored_vectors
+from qa.index.loading import read_jsonl, stored_vectors
 from qa.index.vocabulary import Vocabulary
 from qa.storage import write_text_atomic
 
@@ -107,7 +107,9 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
     _prune(builds, keep=None)
     work = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=builds))
     try:
-        embedded, reused = _embed(passages, by_id, encoder, _previous_cache(index_dir, encoder.name), options,
+        # What names each document's topic, for the model and BM25: its title, or an untitled one's opening.
+        contexts = document_contexts(by_id, passages)
+        embedded, reused = _embed(passages, contexts, encoder, _previous_cache(index_dir, encoder.name), options,
                                   progress, batch_size)
         dim = int(embedded.context.shape[1])
         for name, block in ((VECTORS, embedded.context), (UNIT_VECTORS, embedded.units),
@@ -129,7 +131,6 @@ def build_index(corpus_path: str | Path, index_dir: str | Path, encoder: Encoder
         Vocabulary.from_texts(f"{d.title}\n{d.text}" for d in corpus.documents).save(work / VOCABULARY)
         # BM25 sees what the model sees: a passage rarely repeats its document's title, which names its topic.
         with_title = len(corpus.documents) > 1
-        contexts = document_contexts(by_id, passages)
         LexicalIndex.build([lexical_input(contexts[p.doc_id], p, with_title) for p in passages]).save(work / LEXICAL)
         _write_jsonl(work / PASSAGES, (p.to_record() for p in passages))
         _write_jsonl(work / DOCUMENTS, (d.to_record() for d in corpus.documents))
@@ -164,12 +165,12 @@ class _Vectors:
     unit_spans: np.ndarray  # (units, 2): character span of each unit within its passage's text
 
 
-def _embed(passages: list[Passage], by_id: dict[str, Document], encoder: Encoder, cache: EmbeddingCache,
+def _embed(passages: list[Passage], contexts: dict[str, str], encoder: Encoder, cache: EmbeddingCache,
            options: BuildOptions, progress: bool, batch_size: int) -> tuple[_Vectors, int]:
     """Every passage's vectors from one forward pass of the model over its text with context (late chunking):
     the whole input, the passage's own tokens and each sentence and list item are pooled from the same token
     vectors. Passages already in ``cache`` are not embedded again. Returns the vectors and the reuse count."""
-    inputs, unit_spans, spans, keys = _model_inputs(passages, by_id, encoder.name, options)
+    inputs, unit_spans, spans, keys = _model_inputs(passages, contexts, encoder.name, options)
     found = {key: hit for key in keys if (hit := cache.get(key)) is not None}
     todo = list(dict.fromkeys(key for key in keys if key not in found))
     if todo:
@@ -195,9 +196,9 @@ def _embed(passages: list[Passage], by_id: dict[str, Document], encoder: Encoder
     ), sum(1 for key in keys if key not in todo)
 
 
-def _model_inputs(passages: list[Passage], by_id: dict[str, Document], model: str, options: BuildOptions):
-    """Each passage's model input, its units' spans in the passage, all spans in the input, and its cache key."""
-    contexts = document_contexts(by_id, passages)
+def _model_inputs(passages: list[Passage], contexts: dict[str, str], model: str, options: BuildOptions):
+    """Each passage's model input (after its document's context, qa/index/inputs.py), its units' spans in the
+    passage, all spans in the input, and its cache key."""
     inputs = [embedding_input(contexts[p.doc_id], p) for p in passages]
     unit_spans = [sub_unit_spans(p.text) if options.sub_units else [] for p in passages]
     spans = []
@@ -242,13 +243,9 @@ def _live_keys(live: Path, model: str) -> list[str] | None:
         manifest = json.loads((live / MANIFEST).read_text(encoding="utf-8"))
         options = BuildOptions(sub_units=bool(manifest["build"]["sub_units"]),
                                plain_vectors=str(manifest["build"].get("plain_vectors", "pooled")))
-        passages = [Passage.from_record(json.loads(line)) for line in (live / PASSAGES).open(encoding="utf-8")]
-        documents = {}
-        for line in (live / DOCUMENTS).open(encoding="utf-8"):
-            record = json.loads(line)
-            documents[record["id"]] = Document(id=record["id"], text=record["text"], title=record["title"],
-                                               titled=bool(record.get("titled", True)))
-        return _model_inputs(passages, documents, model, options)[3]
+        passages = [Passage.from_record(record) for record in read_jsonl(live / PASSAGES)]
+        documents = {record["id"]: Document.from_record(record) for record in read_jsonl(live / DOCUMENTS)}
+        return _model_inputs(passages, document_contexts(documents, passages), model, options)[3]
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

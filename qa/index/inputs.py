@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from qa.corpus.documents import Document
-from qa.corpus.splitter import Passage, sub_unit_spans
+from qa.corpus.splitter import SECTION_SEPARATOR, Passage, sub_unit_spans
 from qa.text import plain_typography
 
 OPENING_MAX_CHARS = 200  # the opening sentence, cut at a word before this
@@ -31,10 +31,10 @@ def document_contexts(documents: dict[str, Document], passages: Iterable[Passage
     return contexts
 
 
-def embedding_input(context: str, passage: Passage, text: str | None = None) -> str:
-    """What the model sees: the document's context and the section path, then the passage (or a part)."""
-    heading = " › ".join([context, *passage.section])
-    return plain_typography(f"{heading}\n{passage.text if text is None else text}")
+def embedding_input(context: str, passage: Passage) -> str:
+    """What the model sees: the document's context and the section path, then the passage."""
+    heading = SECTION_SEPARATOR.join([context, *passage.section])
+    return plain_typography(f"{heading}\n{passage.text}")
 
 
 def lexical_input(context: str, passage: Passage, with_title: bool = True) -> str:

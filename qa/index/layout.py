@@ -123,8 +123,6 @@ def read_manifest(index_dir: str | Path) -> dict:
     return manifest
 
 
-
-
 def index_id(manifest: dict) -> str:
     """A short, stable id of a build: 12 hex digits of the SHA-256 of its manifest (two builds differ at least in
     their build time), so that an answer can be replayed against the exact same index."""

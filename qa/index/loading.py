@@ -120,11 +120,8 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
         plain_vectors = open_ann(path / PLAIN_VECTORS)
         plain_unit_vectors = open_ann(path / PLAIN_UNIT_VECTORS)
         vocabulary = Vocabulary.load(path / VOCABULARY)
-        passages = [Passage.from_record(r) for r in _read_jsonl(path / PASSAGES)]
-        documents = {r["id"]: Document(id=r["id"], text=r["text"], title=r["title"], publisher=r["publisher"],
-                                       reviewed=r["reviewed"], url=r["url"], format=r.get("format", "text"),
-                                       extra=r.get("extra", {}), titled=bool(r.get("titled", True)))
-                     for r in _read_jsonl(path / DOCUMENTS)}
+        passages = [Passage.from_record(r) for r in read_jsonl(path / PASSAGES)]
+        documents = {r["id"]: Document.from_record(r) for r in read_jsonl(path / DOCUMENTS)}
         lexical = LexicalIndex.load(path / LEXICAL)
     except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError) as exc:
         raise IndexLoadError(f"index in {index_dir} is corrupt ({type(exc).__name__}: {exc}); "
@@ -160,7 +157,8 @@ def load_index(index_dir: str | Path, corpus_path: str | Path | None = None, mod
                        position={p.id: row for row, p in enumerate(passages)})
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSONL file the build wrote (blank lines skipped)."""
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
 
