@@ -43,10 +43,6 @@ class Speller:
         """The choice ``word`` most likely meant, or None when it is not ``correctable`` or nothing is close."""
         if not correctable(word):
             return None
-        return self.closest(word)
-
-    def closest(self, word: str) -> str | None:
-        """The closest choice at ``MIN_SCORE`` or more, without the ``correctable`` test."""
         from rapidfuzz import fuzz, process
 
         match = process.extractOne(word, self.choices, scorer=fuzz.ratio, score_cutoff=MIN_SCORE)

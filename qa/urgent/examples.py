@@ -14,16 +14,13 @@ from qa.storage import save_cache
 from qa.text import plain_typography
 from qa.urgent.rules import SemanticSettings
 
-KINDS = ("urgent", "calm")
-
 
 class ExampleVectors:
     """The urgent and calm examples' vectors for one encoder: encoded on first use only, and stored in
     ``cache_dir`` under a name made of the model and the examples' hash, so a later start reads them."""
 
     def __init__(self, semantic: SemanticSettings, encoder, cache_dir: str | Path | None = None) -> None:
-        self.semantic = semantic
-        self.examples = {kind: list(getattr(semantic, kind)) for kind in KINDS}
+        self.examples = {kind: list(sentences) for kind, sentences in semantic.examples.items()}
         self.encoder = encoder
         self.cache_path = Path(cache_dir) / f"urgent-examples-{fingerprint(encoder.name, self.examples)}.npz" \
             if cache_dir else None
@@ -46,7 +43,7 @@ class ExampleVectors:
         contribution to the rules' score at ``weight``."""
         vectors = self.vectors()
         found = {}
-        for kind in KINDS:
+        for kind in self.examples:
             sims = vectors[kind] @ vector
             best = int(np.argmax(sims))
             found[kind] = (self.examples[kind][best], float(sims[best]))

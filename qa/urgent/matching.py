@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from qa.text import Speller, Token, correctable, plain, stem, tokens
+from qa.text import Speller, Token, plain, stem, tokens
 
 NUMBER = "#"  # a pattern word that matches any number
 GAP = "..."  # in a cue phrase: up to MAX_GAP other words
@@ -235,9 +235,8 @@ class ConceptSpeller:
         corrected, changes = [], {}
         for token in found:
             word = token.text
-            if (token.number is None and correctable(word) and token.stem not in self._stems
-                    and not word.startswith(self._prefixes)):
-                better = self._speller.closest(word)
+            if token.number is None and token.stem not in self._stems and not word.startswith(self._prefixes):
+                better = self._speller.correction(word)
                 if better:
                     changes[word] = better
                     token = Token(better, stem(better), None, token.start, token.end)

@@ -6,7 +6,6 @@ from qa.corpus.documents import Document
 from qa.corpus.splitter import Passage
 from qa.search.searcher import Hit, Outcome
 from qa.web.schemas import (
-    Answer,
     BatchEntry,
     BatchResponse,
     Citation,
@@ -60,11 +59,6 @@ def _answer_fields(outcome: Outcome, documents: dict[str, Document]) -> dict:
     fields["results"] = [result(rank, hit, documents[hit.passage.doc_id])
                          for rank, hit in enumerate(outcome.hits, start=1)]
     return fields
-
-
-def answer_body(outcome: Outcome, documents: dict[str, Document]) -> dict:
-    """One question's answer without timing or index id (a batch entry's fields)."""
-    return dump(Answer(**_answer_fields(outcome, documents)))
 
 
 def search_body(outcome: Outcome, documents: dict[str, Document], took_ms: float, index_id: str) -> dict:
