@@ -51,7 +51,7 @@ class DenseScorer:
         return self._with_best_unit(self.passages[rows] @ vector, self.units, rows, vector)
 
     def answer_similarities(self, rows: np.ndarray, vector: np.ndarray, similarity: np.ndarray) -> np.ndarray:
-        """``answer_similarity`` of many passages at once, given their ``similarity``."""
+        """``answer_similarity`` of many passages at once, given their ``similarity`` (a new array is returned)."""
         best = np.maximum(similarity, self.plain[rows] @ vector)
         return self._with_best_unit(best, self.plain_units, rows, vector) if len(self.plain_units) else best
 
@@ -73,13 +73,9 @@ class DenseScorer:
         """How closely passage ``row`` itself matches: its best dense similarity (``similarity`` when the caller
         has it already), or its own words without the title and section path, which on a short passage would
         dilute a plain match."""
-        if similarity is None:
-            similarity = float(self.similarity(np.array([row]), vector)[0])
-        best = max(similarity, float(self.plain[row] @ vector))
-        units = self.unit_slices[row]
-        if len(self.plain_units) and units.stop > units.start:
-            best = max(best, float((self.plain_units[units] @ vector).max()))
-        return best
+        rows = np.array([row])
+        known = self.similarity(rows, vector) if similarity is None else np.array([similarity], dtype=np.float32)
+        return float(self.answer_similarities(rows, vector, known)[0])
 
     def nearest(self, vectors: np.ndarray, depth: int) -> list[set[int]]:
         """Per query vector, the rows of the passages nearest to it, by the passage or any of its units."""

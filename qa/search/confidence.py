@@ -76,7 +76,7 @@ class Confidence:
         """Every candidate's plain confidence, computed once and in one product per kind of vector."""
         if self._plain_cache is None:
             c = self._candidates
-            similarity = self.dense.answer_similarities(c.rows, self.vector, c.dense.copy())
+            similarity = self.dense.answer_similarities(c.rows, self.vector, c.dense)
             self._plain_cache = similarity + self.coverage_weight * c.coverage - self.penalty
         return self._plain_cache
 
