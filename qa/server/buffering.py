@@ -92,7 +92,7 @@ class BufferingThreadWorker(LingeringThreadWorker):
         self._body_timeout = settings["BODY_TIMEOUT_S"]
         self._body_min_rate = settings["BODY_MIN_RATE"]
         self._send_timeout = settings["SEND_TIMEOUT_S"]
-        self._max_connections = settings["MAX_CONNECTIONS"]
+        self._max_connections = self._configured_connections = settings["MAX_CONNECTIONS"]
         self._timeout_message = ERRORS["request_timeout"].text(
             header_timeout=self._header_timeout, body_timeout=self._body_timeout, body_min_rate=self._body_min_rate)
         # gthread stops accepting at its own limit, leaving clients in the listen backlog unanswered; this worker
@@ -112,7 +112,7 @@ class BufferingThreadWorker(LingeringThreadWorker):
         if soft != resource.RLIM_INFINITY and soft - RESERVED_FILES < self._max_connections:
             self._max_connections = max(1, soft - RESERVED_FILES)
             self.log.warning("open-file limit %s: at most %s connections per worker (QA_MAX_CONNECTIONS is %s)",
-                             soft, self._max_connections, load_settings()["MAX_CONNECTIONS"])
+                             soft, self._max_connections, self._configured_connections)
         self._metrics = connection_metrics()
         super().init_process()
 
@@ -221,8 +221,7 @@ class BufferingThreadWorker(LingeringThreadWorker):
         return budget > 0
 
     def _time_out(self, conn: BufferedConn, reason: str) -> None:
-        """408 as JSON, if the client can still take it, then close."""
-        self._unwatch(conn)
+        """408 as JSON, if the client can still take it, then close (which unwatches it)."""
         self._metrics.closed.labels(reason).inc()
         try:
             conn.sock.send(refusal(ERRORS["request_timeout"], self._timeout_message), socket.MSG_DONTWAIT)
