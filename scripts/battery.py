@@ -29,6 +29,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from bench import ensure_index  # noqa: E402  (after the environment the model reads)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "dev-corpora"
 NO_FILE = "/nonexistent/none"  # a corpus file setting that names nothing: no examples, no calibration
@@ -80,20 +82,6 @@ def ensure_synthetic(root: Path) -> None:
     if not (target / "corpus.jsonl").is_file():
         subprocess.run([sys.executable, str(ROOT / "scripts" / "make_synthetic_corpus.py"), "--documents", "300",
                         "--queries", "300", "--paragraphs", "8", "--out", str(target)], check=True)
-
-
-def ensure_index(spec: Set, directory: Path) -> None:
-    from qa.embedding.loading import LazyEncoder
-    from qa.errors import QAError
-    from qa.index import build_index, staleness
-
-    try:
-        fresh = staleness(directory, spec.corpus) is None
-    except QAError:
-        fresh = False
-    if not fresh:
-        print(f"building {directory} from {spec.corpus}", file=sys.stderr)
-        build_index(spec.corpus, directory, LazyEncoder(), progress=True)
 
 
 def open_set(spec: Set, directory: Path, calibrated: bool):
@@ -209,7 +197,7 @@ def main() -> int:
             ensure_synthetic(root)
         spec = resolve(spec, root)
         directory = root / (spec.index or name.replace(",", "").replace(" ", "-"))
-        ensure_index(spec, directory)
+        ensure_index(str(directory), str(spec.corpus), quiet=False)  # with the model open_set loads
         rows.append(score_set(name, spec, directory, plain=not args.no_plain))
         print(f"scored {name}", file=sys.stderr)
     if args.json:

@@ -92,7 +92,8 @@ def batch_rate(searcher, questions: list[str]) -> float:
     return len(queries) / (time.perf_counter() - started)
 
 
-def ensure_index(index: str, corpus: str) -> None:
+def ensure_index(index: str, corpus: str, quiet: bool = True) -> None:
+    """Build ``index`` from ``corpus`` with the configured model (``qa build``) unless it is current."""
     from qa.index import staleness
 
     try:
@@ -101,8 +102,8 @@ def ensure_index(index: str, corpus: str) -> None:
         reason = str(exc)
     if reason:
         print(f"building {index}: {reason}", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "qa", "build", "--index", index, "--corpus", corpus, "--quiet"],
-                       cwd=ROOT, check=True)
+        subprocess.run([sys.executable, "-m", "qa", "build", "--index", index, "--corpus", corpus,
+                        *(["--quiet"] if quiet else [])], cwd=ROOT, check=True)
 
 
 def targets(figures: dict) -> list[dict]:

@@ -34,6 +34,7 @@ import urllib.parse
 from pathlib import Path
 
 import psutil
+from bench_http import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = 10.0  # seconds compared at the start and the end of the measured run
@@ -47,15 +48,6 @@ def questions(seed: int) -> list[str]:
     variants = [prefix + (q.lower() if n % 2 else q) for n, q in enumerate(base) for prefix in prefixes]
     random.Random(seed).shuffle(variants)
     return variants
-
-
-def free_port() -> int:
-    """A port nothing listens on, on loopback."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def qa_env() -> dict:

@@ -20,6 +20,8 @@ import statistics
 import threading
 import time
 
+from qa.server.open_files import raise_open_file_limit
+
 KINDS = ("idle", "headers", "body")
 MAX_HELD = 10_000  # connections held at once, all kinds together
 MAX_OPENED = 500_000  # connections opened in one run
@@ -30,14 +32,6 @@ _FIRST = {
     "body": b"POST /api/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: 100\r\n\r\n{\"q\":",
 }
-
-
-def raise_open_file_limit() -> int:
-    """Raise this process's soft RLIMIT_NOFILE to the hard limit; the soft limit now."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def check_loopback(host: str) -> None:
@@ -66,7 +60,8 @@ class SlowClients(threading.Thread):
         check_loopback(host)
         if sum(counts.values()) > MAX_HELD:
             raise SystemExit(f"error: at most {MAX_HELD} slow connections at once")
-        if raise_open_file_limit() < sum(counts.values()) + 1024:
+        raise_open_file_limit()  # as the server does for itself
+        if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < sum(counts.values()) + 1024:
             raise SystemExit("error: the open-file limit is too low for that many connections")
         self.address = (host, port)
         self.counts = {kind: counts.get(kind, 0) for kind in KINDS}
